@@ -1,0 +1,144 @@
+import { systemClock, type Clock } from './clock.js';
+import { createCodec } from './codec/codec.js';
+import type { Codec } from './codec/types.js';
+import { DEFAULT_MAX_KEY_LENGTH } from './keys/validate.js';
+import type { EvictionPolicy } from './memory/types.js';
+import { parseDuration, type Ttl } from './ttl.js';
+
+export interface MemoryOptions {
+  /**
+   * Most entries the memory tier holds.
+   * @default 10000 (when neither `maxEntries` nor `maxBytes` is given)
+   */
+  maxEntries?: number;
+  /**
+   * Most bytes the memory tier holds, counted as encoded value size + key size + a fixed per-entry overhead.
+   * @default 67108864 (64 MiB, when neither `maxEntries` nor `maxBytes` is given)
+   */
+  maxBytes?: number;
+  /**
+   * Which entry leaves first when the tier is full: `'tinylfu'` (adaptive W-TinyLFU), `'lru'`, `'lfu'`,
+   * or `'ttl'` (soonest expiry first).
+   * @default 'tinylfu'
+   */
+  policy?: EvictionPolicy;
+  /**
+   * How often expired entries are swept out, in ms or as a duration string; `0` turns the sweep off (expired
+   * entries are still never returned, and are removed when next read). The timer never keeps the process alive.
+   * @default '30s'
+   */
+  sweepInterval?: number | string;
+}
+
+export interface CacheOptions {
+  /**
+   * TTL of entries set without one.
+   * @default '24h'
+   */
+  defaultTtl?: Ttl;
+  /** The memory tier's bounds and policy. It is always bounded. */
+  memory?: MemoryOptions;
+  /**
+   * Namespace of every key of this cache (`'app'` makes `user:1` live at `app:user:1`). Views made with
+   * `cache.namespace(name)` nest under it.
+   * @default '' (none)
+   */
+  prefix?: string;
+  /** Source of "now" for every deadline; inject a fake one in tests. @default Date.now */
+  clock?: Clock;
+  /** Serializer for every tier; build one with `createCodec({ extensions })` to teach it your classes. */
+  codec?: Codec;
+  /**
+   * Largest encoded value accepted, in bytes; larger values raise `SerializationError`. Ignored when `codec` is given.
+   * @default 8388608 (8 MiB)
+   */
+  maxValueBytes?: number;
+  /**
+   * Longest key accepted, in characters.
+   * @default 1024
+   */
+  maxKeyLength?: number;
+}
+
+export interface ResolvedOptions {
+  readonly defaultTtl: Ttl;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  readonly policy: EvictionPolicy;
+  readonly sweepInterval: number;
+  readonly prefix: string;
+  readonly clock: Clock;
+  readonly codec: Codec;
+  readonly maxKeyLength: number;
+}
+
+export const DEFAULT_MAX_ENTRIES = 10_000;
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const POLICIES: readonly EvictionPolicy[] = ['tinylfu', 'lru', 'lfu', 'ttl'];
+
+function positiveInteger(value: unknown, option: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new TypeError(`${option} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates once at construction; every later call reads the frozen result. */
+export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('Cache options must be an object');
+  const memory = options.memory ?? {};
+  if (typeof memory !== 'object' || memory === null) throw new TypeError('memory must be an object');
+
+  let maxEntries = Number.POSITIVE_INFINITY;
+  let maxBytes = Number.POSITIVE_INFINITY;
+  if (memory.maxEntries === undefined && memory.maxBytes === undefined) {
+    maxEntries = DEFAULT_MAX_ENTRIES;
+    maxBytes = DEFAULT_MAX_BYTES;
+  } else {
+    if (memory.maxEntries !== undefined && memory.maxEntries !== Number.POSITIVE_INFINITY) {
+      maxEntries = positiveInteger(memory.maxEntries, 'memory.maxEntries');
+    }
+    if (memory.maxBytes !== undefined && memory.maxBytes !== Number.POSITIVE_INFINITY) {
+      maxBytes = positiveInteger(memory.maxBytes, 'memory.maxBytes');
+    }
+    if (maxEntries === Number.POSITIVE_INFINITY && maxBytes === Number.POSITIVE_INFINITY) {
+      throw new TypeError('memory must be bounded: give memory.maxEntries or memory.maxBytes a finite value');
+    }
+  }
+
+  const policy = memory.policy ?? 'tinylfu';
+  if (!POLICIES.includes(policy)) {
+    throw new TypeError(`memory.policy must be one of ${POLICIES.join(', ')}, got ${JSON.stringify(policy)}`);
+  }
+
+  const clock = options.clock ?? systemClock;
+  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
+    throw new TypeError('clock must be an object with a now() method returning epoch milliseconds');
+  }
+
+  const defaultTtl = options.defaultTtl ?? '24h';
+  if (defaultTtl instanceof Date) throw new TypeError('defaultTtl must be a duration, not a Date');
+  if (parseDuration(defaultTtl, 'defaultTtl') === 0) throw new TypeError('defaultTtl must be greater than 0');
+
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string') throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+
+  if (options.codec !== undefined && (typeof options.codec.encode !== 'function' || typeof options.codec.decode !== 'function')) {
+    throw new TypeError('codec must have encode(value) and decode(bytes) methods');
+  }
+  const codec =
+    options.codec ??
+    createCodec(options.maxValueBytes === undefined ? {} : { maxBytes: positiveInteger(options.maxValueBytes, 'maxValueBytes') });
+
+  return Object.freeze({
+    defaultTtl,
+    maxEntries,
+    maxBytes,
+    policy,
+    sweepInterval: parseDuration(memory.sweepInterval ?? '30s', 'memory.sweepInterval'),
+    prefix,
+    clock,
+    codec,
+    maxKeyLength: options.maxKeyLength === undefined ? DEFAULT_MAX_KEY_LENGTH : positiveInteger(options.maxKeyLength, 'maxKeyLength'),
+  });
+}

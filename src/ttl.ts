@@ -1,0 +1,88 @@
+/**
+ * The seed-004 TTL policies, in milliseconds.
+ *
+ * @example
+ * await cache.set('fx:usd', rate, { ttl: TtlPolicy.short });
+ */
+export const TtlPolicy = Object.freeze({
+  /** 30 seconds: real-time data. */
+  ultraShort: 30_000,
+  /** 5 minutes: frequently changing data. */
+  short: 300_000,
+  /** 30 minutes: semi-static data. */
+  medium: 1_800_000,
+  /** 4 hours: stable data. */
+  long: 14_400_000,
+  /** 24 hours: daily aggregates. */
+  extended: 86_400_000,
+  /** 7 days: configuration data. */
+  persistent: 604_800_000,
+});
+
+/**
+ * How long an entry lives: a number of milliseconds, a duration string (`'30s'`, `'5m'`, `'1h30m'`, `'7d'`),
+ * or a `Date` at which it expires. `0` and past dates mean "already expired": nothing is stored.
+ */
+export type Ttl = number | string | Date;
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+const DURATION_PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/gy;
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value instanceof Date) return `Date(${Number.isNaN(value.getTime()) ? 'invalid' : value.toISOString()})`;
+  return String(value);
+}
+
+/**
+ * Parses a relative duration (number of ms or a duration string) into milliseconds.
+ * Throws a `TypeError` naming `option` and the bad value.
+ */
+export function parseDuration(value: unknown, option: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new TypeError(`${option} must be a finite number of milliseconds >= 0, got ${describe(value)}`);
+    }
+    return value;
+  }
+  if (typeof value === 'string') {
+    const text = value.trim();
+    let total = 0;
+    let matched = 0;
+    DURATION_PART.lastIndex = 0;
+    for (let m = DURATION_PART.exec(text); m !== null; m = DURATION_PART.exec(text)) {
+      total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+      matched = DURATION_PART.lastIndex;
+      while (text.charCodeAt(matched) === 32) matched++;
+      DURATION_PART.lastIndex = matched;
+    }
+    if (text.length === 0 || matched !== text.length || !Number.isFinite(total)) {
+      throw new TypeError(
+        `${option} must be a duration such as '500ms', '30s', '5m', '24h', '7d' or '1h30m', got ${describe(value)}`,
+      );
+    }
+    return total;
+  }
+  throw new TypeError(`${option} must be a number of milliseconds or a duration string, got ${describe(value)}`);
+}
+
+/**
+ * Turns a TTL into an absolute deadline (epoch ms). A result `<= now` means "already expired".
+ * Throws a `TypeError` naming `option` for negative, non-finite or malformed input.
+ */
+export function deadlineOf(ttl: unknown, now: number, option = 'ttl'): number {
+  if (ttl instanceof Date) {
+    const at = ttl.getTime();
+    if (Number.isNaN(at)) throw new TypeError(`${option} must be a valid Date, got ${describe(ttl)}`);
+    return at;
+  }
+  return now + parseDuration(ttl, option);
+}
