@@ -1,5 +1,5 @@
 // A short tour of tiercache on embedded defaults (memory only, nothing to install): run with `npm start`.
-import Decimal from 'decimal.js';
+import { Decimal } from 'decimal.js';
 import { Cache, forecastKey, type CacheEvents } from '../src/index.js';
 
 const cache = new Cache({ defaultTtl: '24h', memory: { maxEntries: 10_000 } });

@@ -1,4 +1,6 @@
-import Decimal from 'decimal.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Decimal } from 'decimal.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Cache,
@@ -14,6 +16,7 @@ import {
 } from '../src/index.js';
 import { createFakeClock } from '../src/testing/index.js';
 
+const execFileAsync = promisify(execFile);
 const caches: Cache[] = [];
 function make(options: ConstructorParameters<typeof Cache>[0] = {}) {
   const clock = createFakeClock();
@@ -406,13 +409,33 @@ describe('close', () => {
     await expect(cache.set('k', 1)).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
 
-  it('does not keep the process alive (the sweep timer is unref-ed)', () => {
+  it('sweeps expired entries out without anyone reading them', async () => {
     vi.useFakeTimers();
     try {
-      const { cache } = make({ memory: { sweepInterval: '1s' } });
-      expect(cache).toBeDefined();
+      const { cache, clock } = make({ memory: { sweepInterval: '10s' } });
+      const expired: string[] = [];
+      cache.on('expire', (e) => expired.push(e.key));
+      await cache.set('short', 1, { ttl: '5s' });
+      await cache.set('long', 2, { ttl: '1h' });
+      clock.advance(6_000);
+      expect(cache.getStats().keyCount).toBe(2);
+      vi.advanceTimersByTime(10_000);
+      expect(expired).toStrictEqual(['short']);
+      expect(cache.getStats()).toMatchObject({ keyCount: 1, tiers: { memory: { expirations: 1 } } });
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('does not keep the process alive: a process that never closes its cache still exits', async () => {
+    const entry = new URL('../src/index.ts', import.meta.url).href;
+    const script = `import { Cache } from ${JSON.stringify(entry)};
+      const cache = new Cache({ memory: { sweepInterval: '1s' } });
+      await cache.set('k', 1);
+      console.log('done');`;
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      timeout: 15_000,
+    });
+    expect(stdout.trim()).toBe('done');
   });
 });

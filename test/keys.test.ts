@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildKey, canonicalJson, escapeSegment, forecastKey, InvalidKeyError, paramsHash, unescapeSegment } from '../src/index.js';
+import { InvalidKeyError } from '../src/errors.js';
+import { buildKey, canonicalJson, escapeSegment, forecastKey, paramsHash, unescapeSegment } from '../src/keys/index.js';
 import { assertValidKey } from '../src/keys/validate.js';
 
 describe('paramsHash', () => {
