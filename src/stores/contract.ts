@@ -1,0 +1,68 @@
+import type { Clock } from '../clock.js';
+
+/** What a store can do, so the core can plan around what it cannot. */
+export interface StoreCapabilities {
+  /** The backend removes expired entries by itself; without it the core calls `prune` now and then. */
+  readonly nativeExpiry: boolean;
+  /**
+   * Smallest expiry step the backend honours, in ms (1000 for second-resolution backends such as Memcached).
+   * A `get` may return an entry up to this long after its deadline; the core checks deadlines itself.
+   */
+  readonly expiryResolutionMs: number;
+  /** Other processes (and machines) see the same entries. */
+  readonly shared: boolean;
+  /** `keys(pattern)` is available and does not block the backend. */
+  readonly iterate: boolean;
+  /** `add` is atomic across every client of the backend. */
+  readonly atomicAdd: boolean;
+  /** Largest value the backend accepts, in bytes. */
+  readonly maxValueBytes: number;
+}
+
+export interface StoreWrite {
+  key: string;
+  value: Uint8Array;
+  /** Absolute deadline, epoch ms. At or before now: nothing is stored and any previous value is removed. */
+  expiresAt: number;
+}
+
+/**
+ * A backend adapter. It moves opaque bytes with an absolute deadline; serialization, tags, staleness and
+ * statistics live in the core. Keys arrive without the store's own prefix/namespace; the store adds it, and
+ * `clear` removes only what lies under it. Every error a store raises is a `CacheBackendError` naming it.
+ */
+export interface Store {
+  /** Names the store in errors, events and stats, e.g. `'redis'`. */
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+
+  get(key: string): Promise<Uint8Array | undefined>;
+  set(key: string, value: Uint8Array, expiresAt: number): Promise<void>;
+  /** True when a live entry was removed (stores that cannot tell return true when they may have). */
+  delete(key: string): Promise<boolean>;
+  /** Removes every entry under this store's prefix/namespace, never anything else in the backend. */
+  clear(): Promise<void>;
+  /** Releases what the store opened. A client passed in by the user stays open. Idempotent. */
+  close(): Promise<void>;
+
+  /** Batched read, in order; the core emulates it with `get` when absent. */
+  getMany?(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
+  setMany?(entries: readonly StoreWrite[]): Promise<void>;
+  /** Returns how many live entries were removed (or how many may have been, where the backend cannot tell). */
+  deleteMany?(keys: readonly string[]): Promise<number>;
+  /** Stores only when no live entry exists; true when it stored. Atomic where `capabilities.atomicAdd`. */
+  add?(key: string, value: Uint8Array, expiresAt: number): Promise<boolean>;
+  /** Removes expired entries (stores without native expiry); returns how many. */
+  prune?(): Promise<number>;
+  /**
+   * Keys (without the store prefix) matching a glob where `*` is any run and `?` one character. Other
+   * characters match themselves. Present only where the backend can iterate without blocking (never `KEYS`).
+   */
+  keys?(pattern: string): AsyncIterable<string>;
+}
+
+/** Options every store factory takes. */
+export interface BaseStoreOptions {
+  /** Source of "now" for turning deadlines into backend TTLs. @default Date.now */
+  clock?: Clock;
+}
