@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import type { Codec } from './codec/types.js';
+import { decodeEntry, encodeEntry } from './entry.js';
 import { CacheError, isCacheError } from './errors.js';
 import { Emitter, type CacheEventName, type CacheListener } from './events.js';
 import { escapeSegment } from './keys/escape.js';
@@ -7,6 +8,8 @@ import { assertValidKey } from './keys/validate.js';
 import { MemoryTier } from './memory/memory-tier.js';
 import type { RemovalCause } from './memory/types.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
+import type { Store, StoreWrite } from './stores/contract.js';
+import { StoreTier, type BreakerState } from './tiers/store-tier.js';
 import { deadlineOf, type Ttl } from './ttl.js';
 
 export interface SetOptions {
@@ -30,11 +33,11 @@ export interface SetManyEntry extends SetOptions {
 export interface KeyInfo {
   key: string;
   exists: true;
-  /** The tier that holds it. */
+  /** The first tier that holds it: `'memory'` or a store's name. */
   tier: string;
   /** Milliseconds until it expires. */
   ttlRemaining: number;
-  /** Bytes it counts for: encoded value, key and per-entry overhead. */
+  /** Bytes it counts for: in memory, encoded value + key + per-entry overhead; in a store, the stored bytes. */
   sizeBytes: number;
   createdAt: Date;
   expiresAt: Date;
@@ -45,9 +48,9 @@ export interface KeyInfo {
 export interface CacheResult<T> {
   ok: boolean;
   value: T | undefined;
-  /** Set when the read failed (bad key, closed cache), as opposed to a plain miss. */
+  /** Set when the read failed (bad key, closed cache, a store failing in strict mode), as opposed to a plain miss. */
   error: CacheError | undefined;
-  /** The tier that answered, `undefined` on a miss. */
+  /** The tier that answered (`'memory'` or a store's name), `undefined` on a miss. */
   source: string | undefined;
   durationMs: number;
 }
@@ -65,7 +68,22 @@ export interface TierStats {
   avgTtlRemaining: number;
 }
 
+export interface StoreTierStats {
+  hits: number;
+  misses: number;
+  sets: number;
+  deletes: number;
+  errors: number;
+  timeouts: number;
+  /** Calls not sent because the breaker was open. */
+  skipped: number;
+  breaker: BreakerState;
+  /** Writes waiting for the store to come back. */
+  pendingWrites: number;
+}
+
 export interface CacheStats {
+  /** Reads answered by any tier or by none. */
   totalRequests: number;
   hits: number;
   misses: number;
@@ -75,7 +93,7 @@ export interface CacheStats {
   memoryUsedBytes: number;
   keyCount: number;
   avgTtlRemaining: number;
-  tiers: { memory: TierStats };
+  tiers: { memory: TierStats } & Record<string, TierStats | StoreTierStats>;
 }
 
 /**
@@ -91,6 +109,23 @@ class Counters {
   deletes = 0;
   evictions = 0;
   expirations = 0;
+  /** Reads the memory tier missed but a store answered. */
+  storeHits = 0;
+}
+
+interface Prepared {
+  /** NaN when the deadline has already passed. */
+  deadline: number;
+  createdAt: number;
+  size: number;
+  tags: readonly string[] | undefined;
+  /** The envelope for the stores; undefined without stores. */
+  bytes: Uint8Array | undefined;
+}
+
+interface Found {
+  value: unknown;
+  source: string;
 }
 
 /** State shared by a cache and its namespace views. */
@@ -100,8 +135,10 @@ class Core {
   readonly codec: Codec;
   readonly emitter = new Emitter();
   readonly memory: MemoryTier<unknown>;
+  readonly tiers: readonly StoreTier[];
   counters = new Counters();
   closed = false;
+  readonly #replayTimers = new Set<NodeJS.Timeout>();
 
   constructor(options: CacheOptions) {
     this.options = resolveOptions(options);
@@ -115,6 +152,7 @@ class Core {
       sweepInterval: this.options.sweepInterval,
       onRemove: (key, cause) => this.onRemove(key, cause),
     });
+    this.tiers = this.options.tiers.map((tier) => new StoreTier(tier, this.clock));
   }
 
   onRemove(key: string, cause: RemovalCause): void {
@@ -125,6 +163,160 @@ class Core {
       this.counters.expirations++;
       if (this.emitter.listeners.expire !== undefined) this.emitter.emit('expire', { key, tier: 'memory' });
     }
+  }
+
+  storeKey(full: string): string {
+    return this.options.prefix === '' ? full : this.options.prefix + full;
+  }
+
+  memoryDeadline(expiresAt: number, now: number): number {
+    const cap = this.options.memoryMaxTtl;
+    return cap === Number.POSITIVE_INFINITY ? expiresAt : Math.min(expiresAt, now + cap);
+  }
+
+  /**
+   * A store call that failed: told to `error` listeners, thrown in strict mode. Returns normally otherwise
+   * so the caller carries on with the other tiers.
+   */
+  storeFailed(error: unknown, operation: string, key: string | undefined): void {
+    this.emitter.reportError(error, operation, key);
+    if (this.options.strict) throw error;
+  }
+
+  /** Runs a store call; undefined when it failed or was skipped (and strict mode is off). */
+  async attempt<T>(tier: StoreTier, operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T | undefined> {
+    if (!tier.available()) {
+      if (this.options.strict) {
+        throw new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key });
+      }
+      return undefined;
+    }
+    try {
+      const result = await tier.run(operation, call, key);
+      if (tier.hasPending) this.scheduleReplay(tier, 0);
+      return result;
+    } catch (error) {
+      this.storeFailed(error, `${tier.name}.${operation}`, key);
+      return undefined;
+    }
+  }
+
+  /** Applies a write to a store, or remembers it for replay when the store cannot take it now. */
+  async write(tier: StoreTier, full: string, bytes: Uint8Array | undefined, expiresAt: number, createdAt: number): Promise<boolean> {
+    const key = this.storeKey(full);
+    const ok =
+      bytes === undefined
+        ? await this.attempt(tier, 'delete', (s) => s.delete(key), full)
+        : await this.attempt(tier, 'set', (s) => s.set(key, bytes, tier.deadlineFor(expiresAt)).then(() => true), full);
+    if (ok === undefined) {
+      const pending = bytes === undefined ? { kind: 'delete' as const, at: createdAt } : { kind: 'set' as const, bytes, expiresAt, createdAt };
+      this.remember(tier, full, pending);
+      return false;
+    }
+    if (bytes === undefined) tier.counters.deletes++;
+    else tier.counters.sets++;
+    return ok;
+  }
+
+  remember(tier: StoreTier, full: string, write: Parameters<StoreTier['remember']>[1]): void {
+    const { dropped } = tier.remember(full, write);
+    if (dropped > 0) {
+      this.emitter.reportError(
+        new CacheError('E_BACKEND', `${tier.name}: ${dropped} pending writes dropped; the queue is full`),
+        `${tier.name}.replay`,
+      );
+    }
+    this.scheduleReplay(tier, tier.timeoutMs);
+  }
+
+  /** Tries the replay after `delayMs`, again and again while the store keeps failing. Never keeps the process alive. */
+  scheduleReplay(tier: StoreTier, delayMs: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.#replayTimers.delete(timer);
+      if (this.closed || !tier.hasPending) return;
+      if (!tier.available()) {
+        this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
+        return;
+      }
+      // Deliberately not awaited: the replay runs beside the caller's traffic and reports its own failures.
+      tier.replay((key) => this.storeKey(key)).then(
+        () => {
+          if (tier.hasPending) this.scheduleReplay(tier, tier.timeoutMs);
+        },
+        (error: unknown) => {
+          this.emitter.reportError(error, `${tier.name}.replay`);
+          this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
+        },
+      );
+    }, delayMs);
+    timer.unref();
+    this.#replayTimers.add(timer);
+  }
+
+  /**
+   * Reads down the store tiers. On a hit, the memory tier and the stores above the one that answered are
+   * backfilled with the entry's remaining TTL (the deadline travels in the entry).
+   */
+  async readStores(full: string): Promise<Found | undefined> {
+    const key = this.storeKey(full);
+    for (let i = 0; i < this.tiers.length; i++) {
+      const tier = this.tiers[i] as StoreTier;
+      const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
+      if (bytes === undefined) {
+        tier.counters.misses++;
+        continue;
+      }
+      const found = this.open(tier, full, bytes);
+      if (found === undefined) continue;
+      tier.counters.hits++;
+      this.counters.storeHits++;
+      const { value, entry } = found;
+      const now = this.clock.now();
+      this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), entry.tags);
+      if (i > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, i);
+      if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
+      return { value, source: tier.name };
+    }
+    return undefined;
+  }
+
+  /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired or unreadable. */
+  open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: ReturnType<typeof decodeEntry> } | undefined {
+    try {
+      const entry = decodeEntry(bytes, full);
+      if (entry.expiresAt <= this.clock.now()) {
+        tier.counters.misses++;
+        return undefined;
+      }
+      return { value: this.codec.decode(entry.value, full), entry };
+    } catch (error) {
+      tier.counters.misses++;
+      this.emitter.reportError(error, `${tier.name}.decode`, full);
+      return undefined;
+    }
+  }
+
+  /** Writes an entry found in tier `below` into the stores above it, in the background. */
+  backfill(full: string, bytes: Uint8Array, expiresAt: number, createdAt: number, below: number): void {
+    for (let i = 0; i < below; i++) {
+      const tier = this.tiers[i] as StoreTier;
+      // Deliberately not awaited: a read must not wait for the tiers it did not need; failures are reported.
+      this.write(tier, full, bytes, expiresAt, createdAt).catch((error: unknown) => this.emitter.reportError(error, `${tier.name}.backfill`, full));
+    }
+  }
+
+  memorySize(full: string, encodedLength: number): number {
+    return encodedLength + 2 * full.length + ENTRY_OVERHEAD_BYTES;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#replayTimers) clearTimeout(timer);
+    this.#replayTimers.clear();
+    this.memory.close();
+    this.memory.clear();
+    const results = await Promise.allSettled(this.tiers.map((tier) => tier.store.close()));
+    for (const result of results) if (result.status === 'rejected') this.emitter.reportError(result.reason, 'close');
   }
 }
 
@@ -139,6 +331,11 @@ function closedError(): CacheError {
   return new CacheError('E_CLOSED', 'the cache is closed');
 }
 
+// Checks without narrowing: `Array.isArray` would turn a typed readonly array into `any[]`.
+function requireArray(value: unknown, message: string): void {
+  if (!Array.isArray(value)) throw new TypeError(message);
+}
+
 function validateTags(tags: unknown): readonly string[] | undefined {
   if (tags === undefined) return undefined;
   if (!Array.isArray(tags)) throw new TypeError(`tags must be an array of strings, got ${typeof tags}`);
@@ -148,7 +345,7 @@ function validateTags(tags: unknown): readonly string[] | undefined {
 }
 
 /**
- * A cache: a bounded in-process memory tier in front of (later) shared stores, with one codec for every
+ * A cache: a bounded in-process memory tier in front of optional shared stores, with one codec for every
  * tier, so what you put in is exactly what you get back.
  *
  * @example
@@ -158,7 +355,7 @@ function validateTags(tags: unknown): readonly string[] | undefined {
  */
 export class Cache {
   readonly #core: Core;
-  /** Key prefix of this view inside the memory tier: '' for the cache itself, 'name:' for a namespace. */
+  /** Key prefix of this view inside the cache: '' for the cache itself, 'name:' for a namespace. */
   readonly #ns: string;
 
   constructor(options: CacheOptions = {}) {
@@ -196,44 +393,65 @@ export class Cache {
 
   async #getMissing<T>(key: string, options: GetOptions<T> | undefined): Promise<T | undefined> {
     const full = this.#validKey(key);
+    const found = await this.#readBelow(full);
+    return found === undefined ? options?.default : (found.value as T);
+  }
+
+  /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
+  async #readBelow(full: string): Promise<Found | undefined> {
     const core = this.#core;
-    core.counters.misses++;
-    if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: full });
-    return options?.default;
+    const found = core.tiers.length === 0 ? undefined : await core.readStores(full);
+    if (found === undefined) {
+      core.counters.misses++;
+      if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: full });
+    } else {
+      core.counters.hits++;
+    }
+    return found;
   }
 
   /**
-   * Stores a value. Returns `false` when nothing was stored: the TTL is `0` or a past `Date` (any previous
-   * value of the key is removed, since it is now out of date), or the entry is larger than the tier's byte bound.
-   * Throws `SerializationError` for values the codec cannot hold, `TypeError` for a bad TTL, `InvalidKeyError`
-   * for a bad key; nothing is stored then.
+   * Stores a value in every tier. Returns `false` when nothing was stored: the TTL is `0` or a past `Date`
+   * (any previous value of the key is removed, since it is now out of date), or no tier could take it.
+   * Throws `SerializationError` for values the codec cannot hold, `TypeError` for a bad TTL,
+   * `InvalidKeyError` for a bad key; nothing is stored then. A store that fails is skipped (and the write
+   * replayed when it is back) unless the cache is `strict`.
    */
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
-    return this.#setOne(this.#validKey(key), value, options);
-  }
-
-  #setOne(full: string, value: unknown, options: SetOptions): boolean {
-    const prepared = this.#prepare(full, value, options);
-    return this.#store(full, value, prepared);
+    const full = this.#validKey(key);
+    return this.#store(full, value, this.#prepare(full, value, options));
   }
 
   /** Checks and encodes everything a write needs before anything is written. */
-  #prepare(full: string, value: unknown, options: SetOptions): { deadline: number; size: number; tags: readonly string[] | undefined } {
+  #prepare(full: string, value: unknown, options: SetOptions): Prepared {
     const core = this.#core;
     const now = core.clock.now();
     const deadline = deadlineOf(options.ttl ?? core.options.defaultTtl, now);
     const tags = validateTags(options.tags);
-    const bytes = core.codec.encode(value, full);
-    return { deadline: deadline <= now ? Number.NaN : deadline, size: bytes.length + 2 * full.length + ENTRY_OVERHEAD_BYTES, tags };
+    const encoded = core.codec.encode(value, full);
+    const expired = deadline <= now;
+    return {
+      deadline: expired ? Number.NaN : deadline,
+      createdAt: now,
+      size: core.memorySize(full, encoded.length),
+      tags,
+      bytes: core.tiers.length === 0 || expired ? undefined : encodeEntry(encoded, { createdAt: now, expiresAt: deadline, tags }),
+    };
   }
 
-  #store(full: string, value: unknown, prepared: { deadline: number; size: number; tags: readonly string[] | undefined }): boolean {
+  async #store(full: string, value: unknown, prepared: Prepared): Promise<boolean> {
     const core = this.#core;
     if (Number.isNaN(prepared.deadline)) {
       core.memory.delete(full);
+      await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, prepared.createdAt)));
       return false;
     }
-    const stored = core.memory.set(full, value, prepared.size, prepared.deadline, prepared.tags);
+    let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), prepared.tags);
+    if (prepared.bytes !== undefined) {
+      const bytes = prepared.bytes;
+      const results = await Promise.all(core.tiers.map((tier) => core.write(tier, full, bytes, prepared.deadline, prepared.createdAt)));
+      stored = stored || results.includes(true);
+    }
     if (stored) {
       core.counters.sets++;
       if (core.emitter.listeners.set !== undefined) core.emitter.emit('set', { key: full, tier: 'memory' });
@@ -241,20 +459,68 @@ export class Cache {
     return stored;
   }
 
-  /** True when the key holds a live value. Does not count as a use of the entry. */
+  /** True when the key holds a live value in any tier. Does not count as a read. */
   async has(key: string): Promise<boolean> {
-    return this.#core.memory.peek(this.#validKey(key)) >= 0;
+    return (await this.#locate(this.#validKey(key))) !== undefined;
   }
 
-  /** Removes the key. Returns true when there was a live value. */
+  /** Finds the first tier holding a live entry, without counting a read or backfilling. */
+  async #locate(full: string): Promise<KeyInfo | undefined> {
+    const core = this.#core;
+    const memory = core.memory;
+    const slot = memory.peek(full);
+    if (slot >= 0) {
+      const expiresAt = memory.expiresAtOf(slot);
+      return {
+        key: full,
+        exists: true,
+        tier: 'memory',
+        ttlRemaining: Math.max(0, expiresAt - core.clock.now()),
+        sizeBytes: memory.sizeOf(slot),
+        createdAt: new Date(memory.createdAtOf(slot)),
+        expiresAt: new Date(expiresAt),
+        tags: [...((memory.metaOf(slot) as readonly string[] | undefined) ?? [])],
+      };
+    }
+    const key = core.storeKey(full);
+    for (const tier of core.tiers) {
+      const bytes = await core.attempt(tier, 'get', (s) => s.get(key), full);
+      if (bytes === undefined) continue;
+      let entry;
+      try {
+        entry = decodeEntry(bytes, full);
+      } catch (error) {
+        core.emitter.reportError(error, `${tier.name}.decode`, full);
+        continue;
+      }
+      const now = core.clock.now();
+      if (entry.expiresAt <= now) continue;
+      return {
+        key: full,
+        exists: true,
+        tier: tier.name,
+        ttlRemaining: entry.expiresAt - now,
+        sizeBytes: bytes.length,
+        createdAt: new Date(entry.createdAt),
+        expiresAt: new Date(entry.expiresAt),
+        tags: [...(entry.tags ?? [])],
+      };
+    }
+    return undefined;
+  }
+
+  /** Removes the key from every tier. Returns true when a tier held a live value. */
   async delete(key: string): Promise<boolean> {
     return this.#deleteOne(this.#validKey(key));
   }
 
-  #deleteOne(full: string): boolean {
+  async #deleteOne(full: string): Promise<boolean> {
     const core = this.#core;
-    const live = core.memory.peek(full) >= 0;
+    const now = core.clock.now();
+    let live = core.memory.peek(full) >= 0;
     core.memory.delete(full);
+    const removed = await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, now)));
+    live = live || removed.includes(true);
     if (live) {
       core.counters.deletes++;
       if (core.emitter.listeners.delete !== undefined) core.emitter.emit('delete', { key: full });
@@ -262,31 +528,65 @@ export class Cache {
     return live;
   }
 
-  /** The values of `keys`, in order, `undefined` for the missing ones. */
+  /** The values of `keys`, in order, `undefined` for the missing ones. Stores are asked once per tier, for the misses only. */
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    if (!Array.isArray(keys)) throw new TypeError('getMany expects an array of keys');
+    requireArray(keys, 'getMany expects an array of keys');
     const fulls = keys.map((key) => this.#validKey(key));
     const core = this.#core;
-    return fulls.map((full) => {
+    const results = new Array<T | undefined>(fulls.length).fill(undefined);
+    let missing: number[] = [];
+    for (let i = 0; i < fulls.length; i++) {
+      const full = fulls[i] as string;
       const slot = core.memory.find(full);
       if (slot >= 0) {
         core.counters.hits++;
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-        return core.memory.valueAt(slot) as T;
+        results[i] = core.memory.valueAt(slot) as T;
+      } else {
+        missing.push(i);
       }
+    }
+    for (let t = 0; t < core.tiers.length && missing.length > 0; t++) {
+      const tier = core.tiers[t] as StoreTier;
+      const storeKeys = missing.map((i) => core.storeKey(fulls[i] as string));
+      const got = await core.attempt(tier, 'getMany', (s) => (s.getMany === undefined ? Promise.all(storeKeys.map((k) => s.get(k))) : s.getMany(storeKeys)));
+      if (got === undefined) continue;
+      const stillMissing: number[] = [];
+      missing.forEach((index, j) => {
+        const full = fulls[index] as string;
+        const bytes = got[j];
+        const found = bytes === undefined ? undefined : core.open(tier, full, bytes);
+        if (found === undefined) {
+          if (bytes === undefined) tier.counters.misses++;
+          stillMissing.push(index);
+          return;
+        }
+        tier.counters.hits++;
+        core.counters.hits++;
+        core.counters.storeHits++;
+        const now = core.clock.now();
+        core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), found.entry.tags);
+        if (t > 0) core.backfill(full, bytes as Uint8Array, found.entry.expiresAt, found.entry.createdAt, t);
+        if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: tier.name });
+        results[index] = found.value as T;
+      });
+      missing = stillMissing;
+    }
+    for (const index of missing) {
       core.counters.misses++;
-      if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: full });
-      return undefined;
-    });
+      if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: fulls[index] as string });
+    }
+    return results;
   }
 
   /**
    * Stores several entries. Every key, TTL and value is checked and encoded first: if any is bad, the call
-   * throws and stores none of them. Returns one boolean per entry, as `set` would.
+   * throws and stores none of them. Each store gets one batched write. Returns one boolean per entry, as
+   * `set` would.
    */
   async setMany(entries: readonly SetManyEntry[], options: SetOptions = {}): Promise<boolean[]> {
-    if (!Array.isArray(entries)) throw new TypeError('setMany expects an array of { key, value, ttl?, tags? }');
-    const prepared = entries.map((entry: SetManyEntry, i) => {
+    requireArray(entries, 'setMany expects an array of { key, value, ttl?, tags? }');
+    const items = entries.map((entry: SetManyEntry, i) => {
       if (typeof entry !== 'object' || entry === null) throw new TypeError(`setMany entry ${i} must be an object`);
       const full = this.#validKey(entry.key);
       const merged: SetOptions = { ...options };
@@ -294,21 +594,87 @@ export class Cache {
       if (entry.tags !== undefined) merged.tags = entry.tags;
       return { full, value: entry.value, prepared: this.#prepare(full, entry.value, merged) };
     });
-    return prepared.map(({ full, value, prepared: p }) => this.#store(full, value, p));
+    const core = this.#core;
+    const stored = items.map(({ full, value, prepared }) => {
+      if (Number.isNaN(prepared.deadline)) {
+        core.memory.delete(full);
+        return false;
+      }
+      return core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), prepared.tags);
+    });
+    await Promise.all(
+      core.tiers.map(async (tier) => {
+        const writes: StoreWrite[] = items.map(({ full, prepared }) => ({
+          key: core.storeKey(full),
+          value: prepared.bytes ?? new Uint8Array(0),
+          expiresAt: Number.isNaN(prepared.deadline) ? 0 : tier.deadlineFor(prepared.deadline),
+        }));
+        const ok = await core.attempt(tier, 'setMany', (s) =>
+          (s.setMany === undefined ? Promise.all(writes.map((w) => s.set(w.key, w.value, w.expiresAt))) : s.setMany(writes)).then(() => true),
+        );
+        items.forEach(({ full, prepared }, i) => {
+          if (ok === true) {
+            if (!Number.isNaN(prepared.deadline)) stored[i] = true;
+            tier.counters.sets++;
+          } else {
+            core.remember(
+              tier,
+              full,
+              prepared.bytes === undefined
+                ? { kind: 'delete', at: prepared.createdAt }
+                : { kind: 'set', bytes: prepared.bytes, expiresAt: prepared.deadline, createdAt: prepared.createdAt },
+            );
+          }
+        });
+      }),
+    );
+    stored.forEach((ok, i) => {
+      if (!ok) return;
+      core.counters.sets++;
+      if (core.emitter.listeners.set !== undefined) core.emitter.emit('set', { key: (items[i] as { full: string }).full, tier: 'memory' });
+    });
+    return stored;
   }
 
-  /** Removes several keys; returns how many held a live value. */
+  /** Removes several keys from every tier (one batched call per store); returns how many were live somewhere. */
   async deleteMany(keys: readonly string[]): Promise<number> {
-    if (!Array.isArray(keys)) throw new TypeError('deleteMany expects an array of keys');
+    requireArray(keys, 'deleteMany expects an array of keys');
     const fulls = keys.map((key) => this.#validKey(key));
-    let count = 0;
-    for (const full of fulls) if (this.#deleteOne(full)) count++;
+    const core = this.#core;
+    const now = core.clock.now();
+    const live = fulls.map((full) => {
+      const was = core.memory.peek(full) >= 0;
+      core.memory.delete(full);
+      return was;
+    });
+    let storeRemoved = 0;
+    await Promise.all(
+      core.tiers.map(async (tier) => {
+        const storeKeys = fulls.map((full) => core.storeKey(full));
+        const removed = await core.attempt(tier, 'deleteMany', (s) =>
+          s.deleteMany === undefined ? Promise.all(storeKeys.map((k) => s.delete(k))).then((r) => r.filter(Boolean).length) : s.deleteMany(storeKeys),
+        );
+        if (removed === undefined) {
+          for (const full of fulls) core.remember(tier, full, { kind: 'delete', at: now });
+        } else {
+          tier.counters.deletes += fulls.length;
+          storeRemoved = Math.max(storeRemoved, removed);
+        }
+      }),
+    );
+    const count = Math.max(
+      live.filter(Boolean).length,
+      storeRemoved,
+    );
+    core.counters.deletes += count;
+    if (core.emitter.listeners.delete !== undefined) fulls.forEach((full) => core.emitter.emit('delete', { key: full }));
     return count;
   }
 
   /**
-   * Removes every entry of this cache (or, on a namespace view, of that namespace only) and returns how many
-   * there were. Refuses unless called as `clear({ confirm: true })`.
+   * Removes every entry of this cache (or, on a namespace view, of that namespace only) from every tier and
+   * returns how many the memory tier held (stores cannot count cheaply). Refuses unless called as
+   * `clear({ confirm: true })`. A namespace view needs stores that can list keys (`capabilities.iterate`).
    */
   async clear(options?: { confirm?: boolean }): Promise<number> {
     if (options?.confirm !== true) {
@@ -318,32 +684,49 @@ export class Cache {
     if (this.#ns === '') {
       const count = core.memory.count;
       core.memory.clear();
+      await Promise.all(
+        core.tiers.map(async (tier) => {
+          const ok = await core.attempt(tier, 'clear', (s) => s.clear().then(() => true));
+          if (ok === undefined) {
+            tier.pendingClear = true;
+            tier.pending.clear();
+            core.scheduleReplay(tier, tier.timeoutMs);
+          }
+        }),
+      );
       return count;
+    }
+    for (const tier of core.tiers) {
+      if (tier.store.keys === undefined) {
+        throw new CacheError('E_UNSUPPORTED', `${tier.name}: cannot list keys, so namespace ${JSON.stringify(this.#ns)} cannot be cleared there`);
+      }
     }
     const doomed: string[] = [];
     for (const key of core.memory.keys()) if (key.startsWith(this.#ns)) doomed.push(key);
     for (const key of doomed) core.memory.delete(key);
+    const pattern = core.storeKey(this.#ns).replace(/[*?]/g, '?') + '*';
+    await Promise.all(
+      core.tiers.map(async (tier) => {
+        await core.attempt(tier, 'clear', async (s) => {
+          const keys: string[] = [];
+          // Every `*`/`?` of the namespace was widened to `?` above; the exact prefix check removes the excess.
+          for await (const key of (s.keys as (p: string) => AsyncIterable<string>).call(s, pattern)) {
+            if (key.startsWith(core.storeKey(this.#ns))) keys.push(key);
+          }
+          if (s.deleteMany !== undefined) await s.deleteMany(keys);
+          else await Promise.all(keys.map((k) => s.delete(k)));
+          return true;
+        });
+      }),
+    );
     return doomed.length;
   }
 
-  /** Metadata of a cached key (the seed's `get_key_info`), or `undefined` when it is not cached. */
+  /** Metadata of a cached key (the seed's `get_key_info`), or `undefined` when no tier holds it. */
   async inspect(key: string): Promise<KeyInfo | undefined> {
-    const full = this.#validKey(key);
-    const core = this.#core;
-    const memory = core.memory;
-    const slot = memory.peek(full);
-    if (slot < 0) return undefined;
-    const expiresAt = memory.expiresAtOf(slot);
-    return {
-      key,
-      exists: true,
-      tier: 'memory',
-      ttlRemaining: Math.max(0, expiresAt - core.clock.now()),
-      sizeBytes: memory.sizeOf(slot),
-      createdAt: new Date(memory.createdAtOf(slot)),
-      expiresAt: new Date(expiresAt),
-      tags: [...((memory.metaOf(slot) as readonly string[] | undefined) ?? [])],
-    };
+    const info = await this.#locate(this.#validKey(key));
+    if (info !== undefined) info.key = key;
+    return info;
   }
 
   /** Like `get`, but never throws: failures come back as `{ ok: false, error }`. */
@@ -359,8 +742,10 @@ export class Cache {
         const value = core.memory.valueAt(slot) as T;
         return { ok: true, value, error: undefined, source: 'memory', durationMs: performance.now() - started };
       }
-      core.counters.misses++;
-      if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: full });
+      const found = await this.#readBelow(full);
+      if (found !== undefined) {
+        return { ok: true, value: found.value as T, error: undefined, source: found.source, durationMs: performance.now() - started };
+      }
       return { ok: false, value: undefined, error: undefined, source: undefined, durationMs: performance.now() - started };
     } catch (error) {
       const wrapped = isCacheError(error) ? error : new CacheError('E_INVALID_KEY', String(error), { cause: error });
@@ -378,9 +763,9 @@ export class Cache {
     const memory = core.memory;
     const expiring = memory.expiringCount;
     const avgTtlRemaining = expiring === 0 ? 0 : Math.max(0, memory.expirySum / expiring - core.clock.now());
-    const tier: TierStats = {
-      hits: c.hits,
-      misses: c.misses,
+    const memoryStats: TierStats = {
+      hits: c.hits - c.storeHits,
+      misses: c.misses + c.storeHits,
       sets: c.sets,
       deletes: c.deletes,
       evictions: c.evictions,
@@ -389,6 +774,13 @@ export class Cache {
       keyCount: memory.count,
       avgTtlRemaining,
     };
+    const tiers: CacheStats['tiers'] = { memory: memoryStats };
+    for (const tier of core.tiers) {
+      tiers[tier.name] = { ...tier.counters, breaker: tier.state, pendingWrites: tier.pending.size + (tier.pendingClear ? 1 : 0) };
+      if (options?.reset === true) {
+        for (const name of Object.keys(tier.counters) as (keyof typeof tier.counters)[]) tier.counters[name] = 0;
+      }
+    }
     const totalRequests = c.hits + c.misses;
     if (options?.reset === true) core.counters = new Counters();
     return {
@@ -400,7 +792,7 @@ export class Cache {
       memoryUsedBytes: memory.bytes,
       keyCount: memory.count,
       avgTtlRemaining,
-      tiers: { memory: tier },
+      tiers,
     };
   }
 
@@ -424,17 +816,16 @@ export class Cache {
     return this;
   }
 
-  /** Stops timers and frees memory. Later calls reject with code `E_CLOSED`. Idempotent. */
+  /** Stops timers, frees memory and closes the stores (a client the user passed in stays open). Idempotent. */
   async close(): Promise<void> {
     const core = this.#core;
     if (core.closed) return;
     core.closed = true;
-    core.memory.close();
-    core.memory.clear();
+    await core.close();
   }
 
   #full(key: string): string {
-    return typeof key === 'string' ? this.#ns + key : (key as unknown as string);
+    return typeof key === 'string' ? this.#ns + key : key;
   }
 
   #requireOpen(): Core {
@@ -442,7 +833,7 @@ export class Cache {
     return this.#core;
   }
 
-  /** Checks the key (and that the cache is open) and returns its full form inside the memory tier. */
+  /** Checks the key (and that the cache is open) and returns its full form inside the cache. */
   #validKey(key: string): string {
     this.#requireOpen();
     const full = this.#full(key);

@@ -8,7 +8,8 @@ export type CacheErrorCode =
   | 'E_INVALID_KEY'
   | 'E_BACKEND'
   | 'E_NOT_CONFIRMED'
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  | 'E_UNSUPPORTED';
 
 const CACHE_ERROR_BRAND = Symbol.for('tiercache.CacheError');
 

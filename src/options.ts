@@ -3,6 +3,8 @@ import { createCodec } from './codec/codec.js';
 import type { Codec } from './codec/types.js';
 import { DEFAULT_MAX_KEY_LENGTH } from './keys/validate.js';
 import type { EvictionPolicy } from './memory/types.js';
+import type { Store } from './stores/contract.js';
+import type { ResolvedTier, StoreTierOptions } from './tiers/store-tier.js';
 import { parseDuration, type Ttl } from './ttl.js';
 
 export interface MemoryOptions {
@@ -28,6 +30,8 @@ export interface MemoryOptions {
    * @default '30s'
    */
   sweepInterval?: number | string;
+  /** Longest an entry may live in the memory tier, even when its TTL is longer (other tiers keep it longer). */
+  maxTtl?: number | string;
 }
 
 export interface CacheOptions {
@@ -58,6 +62,17 @@ export interface CacheOptions {
    * @default 1024
    */
   maxKeyLength?: number;
+  /**
+   * Shared tiers behind the memory tier, in the order reads go down them: a store (`redisStore(...)`,
+   * `sqliteStore(...)`...) or `{ store, maxTtl, timeout, breaker, maxPendingWrites }`.
+   * @default [] (memory only)
+   */
+  stores?: readonly (Store | StoreTierOptions)[];
+  /**
+   * When a store fails, throw `CacheBackendError` instead of carrying on with the other tiers.
+   * @default false
+   */
+  strict?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -70,6 +85,9 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly codec: Codec;
   readonly maxKeyLength: number;
+  readonly memoryMaxTtl: number;
+  readonly tiers: readonly ResolvedTier[];
+  readonly strict: boolean;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -130,7 +148,12 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     options.codec ??
     createCodec(options.maxValueBytes === undefined ? {} : { maxBytes: positiveInteger(options.maxValueBytes, 'maxValueBytes') });
 
+  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw new TypeError(`strict must be a boolean, got ${typeof options.strict}`);
+
   return Object.freeze({
+    memoryMaxTtl: optionalDuration(memory.maxTtl, 'memory.maxTtl'),
+    tiers: Object.freeze(resolveTiers(options.stores)),
+    strict: options.strict ?? false,
     defaultTtl,
     maxEntries,
     maxBytes,
@@ -140,5 +163,54 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     clock,
     codec,
     maxKeyLength: options.maxKeyLength === undefined ? DEFAULT_MAX_KEY_LENGTH : positiveInteger(options.maxKeyLength, 'maxKeyLength'),
+  });
+}
+
+function optionalDuration(value: number | string | undefined, option: string): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY;
+  const ms = parseDuration(value, option);
+  if (ms === 0) throw new TypeError(`${option} must be greater than 0`);
+  return ms;
+}
+
+function isStore(value: unknown): value is Store {
+  const candidate = value as Partial<Store> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.get === 'function' &&
+    typeof candidate.set === 'function' &&
+    typeof candidate.delete === 'function' &&
+    typeof candidate.clear === 'function' &&
+    typeof candidate.close === 'function'
+  );
+}
+
+function resolveTiers(stores: CacheOptions['stores']): ResolvedTier[] {
+  if (stores === undefined) return [];
+  if (!Array.isArray(stores)) throw new TypeError('stores must be an array of stores or { store, ... } objects');
+  const names = new Set<string>();
+  return stores.map((item: Store | StoreTierOptions, i) => {
+    const tier: StoreTierOptions = isStore(item) ? { store: item } : item;
+    const at = `stores[${i}]`;
+    if (typeof tier !== 'object' || tier === null || !isStore(tier.store)) {
+      throw new TypeError(`${at} must be a store (get, set, delete, clear, close) or { store, ... }`);
+    }
+    const name = tier.store.name;
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError(`${at}.store.name must be a non-empty string`);
+    if (name === 'memory') throw new TypeError(`${at}: the name "memory" belongs to the memory tier; give the store another name`);
+    if (names.has(name)) throw new TypeError(`${at}: two stores are named ${JSON.stringify(name)}; give each a distinct name`);
+    names.add(name);
+    const timeoutMs = parseDuration(tier.timeout ?? '1s', `${at}.timeout`);
+    if (timeoutMs === 0) throw new TypeError(`${at}.timeout must be greater than 0`);
+    return {
+      store: tier.store,
+      name,
+      timeoutMs,
+      maxTtlMs: optionalDuration(tier.maxTtl, `${at}.maxTtl`),
+      breakerFailures: tier.breaker?.failures === undefined ? 5 : positiveInteger(tier.breaker.failures, `${at}.breaker.failures`),
+      breakerCooldownMs: parseDuration(tier.breaker?.cooldown ?? '5s', `${at}.breaker.cooldown`),
+      maxPendingWrites: tier.maxPendingWrites === undefined ? 10_000 : positiveInteger(tier.maxPendingWrites, `${at}.maxPendingWrites`),
+    };
   });
 }

@@ -361,7 +361,7 @@ describe('events', () => {
     cache.off('hit', onHit);
     await cache.set('d', 4);
     await cache.get('d');
-    expect(seen).toStrictEqual(['miss:a', 'set:a', 'hit:a', 'set:b', 'evict:a', 'expire:b', 'miss:b', 'set:c', 'delete:c', 'set:d']);
+    expect(seen).toStrictEqual(['miss:a', 'set:a', 'hit:a', 'evict:a', 'set:b', 'expire:b', 'miss:b', 'set:c', 'delete:c', 'set:d']);
   });
 
   it('reports a throwing listener on error instead of failing the call', async () => {

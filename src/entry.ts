@@ -1,0 +1,93 @@
+import { DecodeError } from './errors.js';
+
+/**
+ * The envelope the core writes to every store: the entry's timestamps and tags around the codec's bytes.
+ * Stores see opaque bytes; deadlines travel inside, so an entry read back from any tier keeps its remaining
+ * TTL (backfilling never extends an entry's life).
+ *
+ * Layout: u8 version | u8 flags | f64 createdAt | f64 expiresAt | [u16 tag count | (u16 length, utf-8)*] | value
+ */
+export interface EntryHeader {
+  createdAt: number;
+  expiresAt: number;
+  tags: readonly string[] | undefined;
+}
+
+export interface DecodedEntry extends EntryHeader {
+  /** The codec's bytes, a view into the input. */
+  value: Uint8Array;
+}
+
+const ENTRY_VERSION = 1;
+const FLAG_TAGS = 1;
+const FIXED = 18;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array {
+  const tags = header.tags;
+  const encodedTags = tags === undefined || tags.length === 0 ? undefined : tags.map((t) => utf8.encode(t));
+  let size = FIXED + value.length;
+  if (encodedTags !== undefined) {
+    if (encodedTags.length > 0xffff) throw new RangeError('an entry holds at most 65535 tags');
+    size += 2;
+    for (const t of encodedTags) {
+      if (t.length > 0xffff) throw new RangeError('a tag is at most 65535 bytes');
+      size += 2 + t.length;
+    }
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out[0] = ENTRY_VERSION;
+  out[1] = encodedTags === undefined ? 0 : FLAG_TAGS;
+  view.setFloat64(2, header.createdAt, true);
+  view.setFloat64(10, header.expiresAt, true);
+  let at = FIXED;
+  if (encodedTags !== undefined) {
+    view.setUint16(at, encodedTags.length, true);
+    at += 2;
+    for (const t of encodedTags) {
+      view.setUint16(at, t.length, true);
+      out.set(t, at + 2);
+      at += 2 + t.length;
+    }
+  }
+  out.set(value, at);
+  return out;
+}
+
+export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
+  const fail = (why: string): never => {
+    throw new DecodeError(`cannot read the stored entry${key === undefined ? '' : ` for key ${JSON.stringify(key)}`}: ${why}`, key === undefined ? {} : { key });
+  };
+  if (bytes.length < FIXED) fail(`${bytes.length} bytes is shorter than an entry header`);
+  if (bytes[0] !== ENTRY_VERSION) fail(`unknown entry version ${bytes[0]}`);
+  const flags = bytes[1] as number;
+  if ((flags & ~FLAG_TAGS) !== 0) fail(`unknown entry flags ${flags}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const createdAt = view.getFloat64(2, true);
+  const expiresAt = view.getFloat64(10, true);
+  if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps');
+  let at = FIXED;
+  let tags: string[] | undefined;
+  if ((flags & FLAG_TAGS) !== 0) {
+    if (at + 2 > bytes.length) fail('truncated tag list');
+    const count = view.getUint16(at, true);
+    at += 2;
+    tags = [];
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > bytes.length) fail('truncated tag list');
+      const length = view.getUint16(at, true);
+      at += 2;
+      if (at + length > bytes.length) fail('truncated tag');
+      try {
+        tags.push(fromUtf8.decode(bytes.subarray(at, at + length)));
+      } catch {
+        fail('a tag is not valid UTF-8');
+      }
+      at += length;
+    }
+  }
+  return { createdAt, expiresAt, tags, value: bytes.subarray(at) };
+}

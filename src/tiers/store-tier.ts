@@ -1,0 +1,235 @@
+import type { Clock } from '../clock.js';
+import { CacheBackendError, isCacheError } from '../errors.js';
+import type { Store } from '../stores/contract.js';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerOptions {
+  /**
+   * Consecutive failures that open the breaker.
+   * @default 5
+   */
+  failures?: number;
+  /**
+   * How long an open breaker skips the store before letting one probe through (half-open), in ms or a duration.
+   * @default '5s'
+   */
+  cooldown?: number | string;
+}
+
+export interface StoreTierOptions {
+  store: Store;
+  /** Longest an entry may live in this tier (shorter than the entry's own TTL caps it here only). */
+  maxTtl?: number | string;
+  /**
+   * Longest a single operation on this store may take before it counts as failed, in ms or a duration.
+   * @default '1s'
+   */
+  timeout?: number | string;
+  breaker?: BreakerOptions;
+  /**
+   * Most keys whose failed writes wait for the store to come back. Past it, the oldest pending writes are
+   * dropped (and an `error` event says so), deletions last.
+   * @default 10000
+   */
+  maxPendingWrites?: number;
+}
+
+export interface TierCounters {
+  hits: number;
+  misses: number;
+  sets: number;
+  deletes: number;
+  errors: number;
+  timeouts: number;
+  skipped: number;
+}
+
+/** A write the store missed while it was failing, replayed when it is back. */
+export type PendingWrite =
+  | { kind: 'set'; bytes: Uint8Array; expiresAt: number; createdAt: number }
+  | { kind: 'delete'; at: number };
+
+export interface ResolvedTier {
+  readonly store: Store;
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly maxTtlMs: number;
+  readonly breakerFailures: number;
+  readonly breakerCooldownMs: number;
+  readonly maxPendingWrites: number;
+}
+
+/**
+ * One store in the tier stack: every call goes through a timeout and a circuit breaker, and writes that
+ * fail are remembered (last write per key) to be replayed when the store answers again.
+ */
+export class StoreTier {
+  readonly store: Store;
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly maxTtlMs: number;
+  readonly counters: TierCounters = { hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, timeouts: 0, skipped: 0 };
+  readonly pending = new Map<string, PendingWrite>();
+  /** A `clear()` that did not reach the store; replayed before any pending write. */
+  pendingClear = false;
+  #state: BreakerState = 'closed';
+  #failures = 0;
+  #openedAt = 0;
+  #probing = false;
+  #replaying = false;
+  readonly #breakerFailures: number;
+  readonly #cooldownMs: number;
+  readonly #maxPending: number;
+  readonly #clock: Clock;
+
+  constructor(resolved: ResolvedTier, clock: Clock) {
+    this.store = resolved.store;
+    this.name = resolved.name;
+    this.timeoutMs = resolved.timeoutMs;
+    this.maxTtlMs = resolved.maxTtlMs;
+    this.#breakerFailures = resolved.breakerFailures;
+    this.#cooldownMs = resolved.breakerCooldownMs;
+    this.#maxPending = resolved.maxPendingWrites;
+    this.#clock = clock;
+  }
+
+  get state(): BreakerState {
+    if (this.#state === 'open' && this.#clock.now() - this.#openedAt >= this.#cooldownMs) return 'half-open';
+    return this.#state;
+  }
+
+  /** True when a call may go to the store now: closed, or half-open with no probe in flight. */
+  available(): boolean {
+    const state = this.state;
+    if (state === 'closed') return true;
+    if (state === 'half-open' && !this.#probing) return true;
+    this.counters.skipped++;
+    return false;
+  }
+
+  /** The deadline to give this store: the entry's own, capped by the tier's `maxTtl`. */
+  deadlineFor(expiresAt: number): number {
+    return this.maxTtlMs === Number.POSITIVE_INFINITY ? expiresAt : Math.min(expiresAt, this.#clock.now() + this.maxTtlMs);
+  }
+
+  /**
+   * Runs one store call under the timeout and the breaker. Rejects with a `CacheBackendError` naming the
+   * store; the caller decides whether that reaches the user.
+   */
+  async run<T>(operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T> {
+    const probe = this.#state !== 'closed';
+    if (probe) this.#probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          this.counters.timeouts++;
+          reject(
+            new CacheBackendError(`${this.name}: ${operation} timed out after ${this.timeoutMs} ms`, key === undefined ? { store: this.name } : { store: this.name, key }),
+          );
+        }, this.timeoutMs);
+      });
+      const result = await Promise.race([call(this.store), timeout]);
+      this.#succeeded();
+      return result;
+    } catch (error) {
+      this.#failed();
+      this.counters.errors++;
+      if (isCacheError(error) && error.code === 'E_BACKEND') throw error;
+      throw new CacheBackendError(`${this.name}: ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        store: this.name,
+        cause: error,
+        ...(key === undefined ? {} : { key }),
+      });
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      if (probe) this.#probing = false;
+    }
+  }
+
+  /** Remembers a write the store missed. The newest write of a key replaces older ones. */
+  remember(key: string, write: PendingWrite): { dropped: number } {
+    this.pending.delete(key);
+    this.pending.set(key, write);
+    let dropped = 0;
+    if (this.pending.size > this.#maxPending) {
+      // Drop the oldest sets first: a lost set costs a miss; a lost delete could serve stale data.
+      for (const [k, w] of this.pending) {
+        if (this.pending.size <= this.#maxPending) break;
+        if (w.kind === 'set') {
+          this.pending.delete(k);
+          dropped++;
+        }
+      }
+      for (const k of this.pending.keys()) {
+        if (this.pending.size <= this.#maxPending) break;
+        this.pending.delete(k);
+        dropped++;
+      }
+    }
+    return { dropped };
+  }
+
+  /** True when writes wait to be replayed. */
+  get hasPending(): boolean {
+    return this.pendingClear || this.pending.size > 0;
+  }
+
+  /**
+   * Replays what the store missed, oldest first; a clear goes first. An entry the store already holds with a
+   * newer `createdAt` than the pending write is left alone: somebody wrote after us. Stops at the first failure
+   * and keeps the rest for the next attempt. Resolves to the number of writes applied.
+   */
+  async replay(storeKey: (key: string) => string): Promise<number> {
+    if (this.#replaying || !this.hasPending) return 0;
+    this.#replaying = true;
+    let applied = 0;
+    try {
+      if (this.pendingClear) {
+        await this.run('clear', (s) => s.clear());
+        this.pendingClear = false;
+        applied++;
+      }
+      for (const [key, write] of [...this.pending]) {
+        const target = storeKey(key);
+        const current = await this.run('get', (s) => s.get(target), key);
+        const currentAt = current === undefined ? undefined : createdAtOf(current);
+        const writtenAt = write.kind === 'set' ? write.createdAt : write.at;
+        if (currentAt === undefined || currentAt <= writtenAt) {
+          if (write.kind === 'set') {
+            const deadline = this.deadlineFor(write.expiresAt);
+            await this.run('set', (s) => s.set(target, write.bytes, deadline), key);
+          } else {
+            await this.run('delete', (s) => s.delete(target), key);
+          }
+          applied++;
+        }
+        // Only forget it if nothing newer was queued for the key meanwhile.
+        if (this.pending.get(key) === write) this.pending.delete(key);
+      }
+      return applied;
+    } finally {
+      this.#replaying = false;
+    }
+  }
+
+  #succeeded(): void {
+    this.#failures = 0;
+    this.#state = 'closed';
+  }
+
+  #failed(): void {
+    this.#failures++;
+    if (this.#state !== 'closed' || this.#failures >= this.#breakerFailures) {
+      this.#state = 'open';
+      this.#openedAt = this.#clock.now();
+    }
+  }
+}
+
+/** Reads the `createdAt` of an encoded entry without decoding the rest; undefined when unreadable. */
+export function createdAtOf(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 18 || bytes[0] !== 1) return undefined;
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(2, true);
+}
