@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { BusEnvelope, BusMessage } from './bus/contract.js';
 import type { Clock } from './clock.js';
 import type { Codec } from './codec/types.js';
 import { decodeEntry, encodeEntry } from './entry.js';
@@ -139,6 +141,12 @@ class Core {
   counters = new Counters();
   closed = false;
   readonly #replayTimers = new Set<NodeJS.Timeout>();
+  /** Identifies this instance on the bus. */
+  readonly origin = randomUUID();
+  #seq = 0;
+  readonly #lastSeq = new Map<string, number>();
+  /** Resolves when the bus (if any) is subscribed. */
+  readonly ready: Promise<void>;
 
   constructor(options: CacheOptions) {
     this.options = resolveOptions(options);
@@ -153,6 +161,60 @@ class Core {
       onRemove: (key, cause) => this.onRemove(key, cause),
     });
     this.tiers = this.options.tiers.map((tier) => new StoreTier(tier, this.clock));
+    const bus = this.options.bus;
+    this.ready =
+      bus === undefined
+        ? Promise.resolve()
+        : bus.start({
+            message: (envelope) => this.receive(envelope),
+            reconnected: () => this.recover('reconnect'),
+            error: (error) => this.emitter.reportError(error, `${bus.name}.subscribe`),
+          });
+    // Surfaced through ready() and the error event; never an unhandled rejection.
+    this.ready.catch((error: unknown) => this.emitter.reportError(error, 'bus.start'));
+  }
+
+  /** Tells the other instances; failures are reported (and thrown in strict mode), never silently lost. */
+  async announce(message: BusMessage): Promise<void> {
+    const bus = this.options.bus;
+    if (bus === undefined) return;
+    this.#seq++;
+    try {
+      await bus.publish({ ...message, origin: this.origin, seq: this.#seq, prefix: this.options.prefix });
+    } catch (error) {
+      this.storeFailed(error, `${bus.name}.publish`, message.type === 'keys' && message.keys.length === 1 ? message.keys[0] : undefined);
+    }
+  }
+
+  receive(envelope: BusEnvelope): void {
+    if (envelope.origin === this.origin || envelope.prefix !== this.options.prefix || this.closed) return;
+    const last = this.#lastSeq.get(envelope.origin);
+    if (last !== undefined && envelope.seq <= last) return;
+    this.#lastSeq.set(envelope.origin, envelope.seq);
+    if (last !== undefined && envelope.seq !== last + 1) {
+      // Something between last and this one never arrived: whatever it invalidated may still be here.
+      this.recover('gap', envelope.origin);
+      return;
+    }
+    switch (envelope.type) {
+      case 'keys':
+        for (const key of envelope.keys) this.memory.delete(key);
+        break;
+      case 'clear':
+        this.memory.clear();
+        break;
+      case 'namespace':
+        for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
+        break;
+    }
+  }
+
+  recover(reason: 'gap' | 'reconnect', origin?: string): void {
+    const dropped = this.memory.count;
+    this.memory.clear();
+    if (this.emitter.listeners.recover !== undefined) {
+      this.emitter.emit('recover', origin === undefined ? { reason, dropped } : { reason, dropped, origin });
+    }
   }
 
   onRemove(key: string, cause: RemovalCause): void {
@@ -315,7 +377,9 @@ class Core {
     this.#replayTimers.clear();
     this.memory.close();
     this.memory.clear();
-    const results = await Promise.allSettled(this.tiers.map((tier) => tier.store.close()));
+    const closing = this.tiers.map((tier) => tier.store.close());
+    if (this.options.bus !== undefined) closing.push(this.options.bus.close());
+    const results = await Promise.allSettled(closing);
     for (const result of results) if (result.status === 'rejected') this.emitter.reportError(result.reason, 'close');
   }
 }
@@ -366,6 +430,11 @@ export class Cache {
       this.#core = new Core(options);
       this.#ns = '';
     }
+  }
+
+  /** Resolves once the cache listens to its bus (immediately without one); rejects if it cannot subscribe. */
+  ready(): Promise<void> {
+    return this.#core.ready;
   }
 
   /** The namespace path of this view (`''` for the cache itself). */
@@ -444,6 +513,7 @@ export class Cache {
     if (Number.isNaN(prepared.deadline)) {
       core.memory.delete(full);
       await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, prepared.createdAt)));
+      await core.announce({ type: 'keys', keys: [full] });
       return false;
     }
     let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), prepared.tags);
@@ -452,6 +522,7 @@ export class Cache {
       const results = await Promise.all(core.tiers.map((tier) => core.write(tier, full, bytes, prepared.deadline, prepared.createdAt)));
       stored = stored || results.includes(true);
     }
+    await core.announce({ type: 'keys', keys: [full] });
     if (stored) {
       core.counters.sets++;
       if (core.emitter.listeners.set !== undefined) core.emitter.emit('set', { key: full, tier: 'memory' });
@@ -520,6 +591,7 @@ export class Cache {
     let live = core.memory.peek(full) >= 0;
     core.memory.delete(full);
     const removed = await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, now)));
+    await core.announce({ type: 'keys', keys: [full] });
     live = live || removed.includes(true);
     if (live) {
       core.counters.deletes++;
@@ -628,6 +700,7 @@ export class Cache {
         });
       }),
     );
+    await core.announce({ type: 'keys', keys: items.map((item) => item.full) });
     stored.forEach((ok, i) => {
       if (!ok) return;
       core.counters.sets++;
@@ -662,10 +735,8 @@ export class Cache {
         }
       }),
     );
-    const count = Math.max(
-      live.filter(Boolean).length,
-      storeRemoved,
-    );
+    await core.announce({ type: 'keys', keys: fulls });
+    const count = Math.max(live.filter(Boolean).length, storeRemoved);
     core.counters.deletes += count;
     if (core.emitter.listeners.delete !== undefined) fulls.forEach((full) => core.emitter.emit('delete', { key: full }));
     return count;
@@ -694,6 +765,7 @@ export class Cache {
           }
         }),
       );
+      await core.announce({ type: 'clear' });
       return count;
     }
     for (const tier of core.tiers) {
@@ -719,6 +791,7 @@ export class Cache {
         });
       }),
     );
+    await core.announce({ type: 'namespace', namespace: this.#ns });
     return doomed.length;
   }
 

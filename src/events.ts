@@ -1,4 +1,3 @@
-import type { CacheError } from './errors.js';
 
 /** The payload of each event `Cache#on` can listen to. */
 export interface CacheEvents {
@@ -10,6 +9,11 @@ export interface CacheEvents {
   evict: { key: string; tier: string };
   /** An entry reached its deadline and was removed. */
   expire: { key: string; tier: string };
+  /**
+   * The bus may have missed invalidations (a gap in another instance's sequence numbers, or a lost
+   * subscription): the memory tier was emptied so nothing stale is served.
+   */
+  recover: { reason: 'gap' | 'reconnect'; dropped: number; origin?: string };
   /** Something failed that the caller was not told about by a rejection (a listener, a background task). */
   error: { error: unknown; operation: string; key?: string };
 }
@@ -31,19 +35,20 @@ export class Emitter {
     delete: undefined,
     evict: undefined,
     expire: undefined,
+    recover: undefined,
     error: undefined,
   };
 
   on<E extends CacheEventName>(name: E, listener: CacheListener<E>): void {
     if (!Object.hasOwn(this.listeners, name)) throw new TypeError(`unknown cache event ${JSON.stringify(name)}`);
     if (typeof listener !== 'function') throw new TypeError(`listener for ${name} must be a function`);
-    const list = (this.listeners[name] ?? []) as CacheListener<E>[];
+    const list = (this.listeners[name] ?? []);
     // Copy on write: an emit in progress keeps iterating the array it started with.
     (this.listeners as Record<E, CacheListener<E>[] | undefined>)[name] = [...list, listener];
   }
 
   off<E extends CacheEventName>(name: E, listener: CacheListener<E>): void {
-    const list = this.listeners[name] as CacheListener<E>[] | undefined;
+    const list = this.listeners[name];
     if (list === undefined) return;
     const next = list.filter((l) => l !== listener);
     (this.listeners as Record<E, CacheListener<E>[] | undefined>)[name] = next.length === 0 ? undefined : next;
@@ -51,7 +56,7 @@ export class Emitter {
 
   /** Calls the listeners of `name`. A listener that throws is reported on `error`, never to the cache caller. */
   emit<E extends CacheEventName>(name: E, payload: CacheEvents[E]): void {
-    const list = this.listeners[name] as CacheListener<E>[] | undefined;
+    const list = this.listeners[name];
     if (list === undefined) return;
     for (const listener of list) {
       try {
@@ -66,7 +71,7 @@ export class Emitter {
     }
   }
 
-  reportError(error: CacheError | unknown, operation: string, key?: string): void {
+  reportError(error: unknown, operation: string, key?: string): void {
     if (this.listeners.error === undefined) return;
     this.emit('error', key === undefined ? { error, operation } : { error, operation, key });
   }

@@ -3,6 +3,7 @@ import { createCodec } from './codec/codec.js';
 import type { Codec } from './codec/types.js';
 import { DEFAULT_MAX_KEY_LENGTH } from './keys/validate.js';
 import type { EvictionPolicy } from './memory/types.js';
+import type { Bus } from './bus/contract.js';
 import type { Store } from './stores/contract.js';
 import type { ResolvedTier, StoreTierOptions } from './tiers/store-tier.js';
 import { parseDuration, type Ttl } from './ttl.js';
@@ -73,6 +74,11 @@ export interface CacheOptions {
    * @default false
    */
   strict?: boolean;
+  /**
+   * Keeps the memory tiers of several instances coherent: writes and invalidations are announced on it,
+   * and announcements from other instances drop the affected memory-tier entries (`redisBus(...)`).
+   */
+  bus?: Bus;
 }
 
 export interface ResolvedOptions {
@@ -88,6 +94,7 @@ export interface ResolvedOptions {
   readonly memoryMaxTtl: number;
   readonly tiers: readonly ResolvedTier[];
   readonly strict: boolean;
+  readonly bus: Bus | undefined;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -154,6 +161,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     memoryMaxTtl: optionalDuration(memory.maxTtl, 'memory.maxTtl'),
     tiers: Object.freeze(resolveTiers(options.stores)),
     strict: options.strict ?? false,
+    bus: resolveBus(options.bus),
     defaultTtl,
     maxEntries,
     maxBytes,
@@ -213,4 +221,13 @@ function resolveTiers(stores: CacheOptions['stores']): ResolvedTier[] {
       maxPendingWrites: tier.maxPendingWrites === undefined ? 10_000 : positiveInteger(tier.maxPendingWrites, `${at}.maxPendingWrites`),
     };
   });
+}
+
+function resolveBus(bus: Bus | undefined): Bus | undefined {
+  if (bus === undefined) return undefined;
+  const methods = bus as Partial<Record<'start' | 'publish' | 'close', unknown>> | null;
+  if (typeof methods !== 'object' || methods === null || [methods.start, methods.publish, methods.close].some((m) => typeof m !== 'function')) {
+    throw new TypeError('bus must have start(handlers), publish(envelope) and close() methods');
+  }
+  return bus;
 }
