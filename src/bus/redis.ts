@@ -84,6 +84,7 @@ class RedisBus implements Bus {
     let subscribed = false;
     let lost = false;
     subscriber.on('error', (error: unknown) => handlers.error(error));
+    if (this.#ownsPublisher) this.#publisher.on('error', (error: unknown) => handlers.error(error));
     subscriber.on('close', () => {
       if (subscribed) lost = true;
     });
