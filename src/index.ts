@@ -12,3 +12,8 @@ export type { BuildKeyOptions, ForecastKeyParts } from './keys/index.js';
 export type { EvictionPolicy } from './memory/types.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type CacheOptions, type MemoryOptions } from './options.js';
 export { TtlPolicy, type Ttl } from './ttl.js';
+export { BACKENDS, cacheFromEnv, ENV_DEFAULTS, storeFromEnv, type Backend } from './env.js';
+export type { Store, StoreCapabilities, StoreWrite, BaseStoreOptions } from './stores/contract.js';
+export type { Bus, BusEnvelope, BusHandlers, BusMessage } from './bus/contract.js';
+export type { BreakerOptions, BreakerState, StoreTierOptions } from './tiers/store-tier.js';
+export type { CacheStats as Stats, StoreTierStats } from './cache.js';
