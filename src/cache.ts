@@ -207,6 +207,9 @@ class Core {
         for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
         break;
     }
+    if (this.emitter.listeners.remote !== undefined) {
+      this.emitter.emit('remote', envelope.type === 'keys' ? { origin: envelope.origin, type: 'keys', keys: envelope.keys } : { origin: envelope.origin, type: envelope.type });
+    }
   }
 
   recover(reason: 'gap' | 'reconnect', origin?: string): void {

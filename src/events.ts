@@ -9,6 +9,8 @@ export interface CacheEvents {
   evict: { key: string; tier: string };
   /** An entry reached its deadline and was removed. */
   expire: { key: string; tier: string };
+  /** Another instance's invalidation arrived over the bus and was applied to the memory tier. */
+  remote: { origin: string; type: 'keys' | 'clear' | 'namespace'; keys?: readonly string[] };
   /**
    * The bus may have missed invalidations (a gap in another instance's sequence numbers, or a lost
    * subscription): the memory tier was emptied so nothing stale is served.
@@ -35,6 +37,7 @@ export class Emitter {
     delete: undefined,
     evict: undefined,
     expire: undefined,
+    remote: undefined,
     recover: undefined,
     error: undefined,
   };
