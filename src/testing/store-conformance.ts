@@ -16,7 +16,7 @@ export interface ConformanceOptions {
 /** One check of the store contract. Run it with any test runner: it throws (node:assert) when the store fails. */
 export interface ConformanceCase {
   name: string;
-  run(): Promise<void>;
+  run: () => Promise<void>;
 }
 
 let sequence = 0;
