@@ -33,7 +33,10 @@ const keys = [];
 for (const user of ['user_123', 'user_456']) keys.push(await cachedProjection(user, 30), await cachedProjection(user, 90));
 
 console.log('\nSecond dashboard load (warm):');
-for (const user of ['user_123', 'user_456']) await cachedProjection(user, 30), await cachedProjection(user, 90);
+for (const user of ['user_123', 'user_456']) {
+  await cachedProjection(user, 30);
+  await cachedProjection(user, 90);
+}
 
 console.log('\nWhat the cache knows about one key:');
 const info = await cache.inspect(keys[0] as string);

@@ -95,7 +95,9 @@ export interface CacheStats {
   memoryUsedBytes: number;
   keyCount: number;
   avgTtlRemaining: number;
-  tiers: { memory: TierStats } & Record<string, TierStats | StoreTierStats>;
+  tiers: { memory: TierStats };
+  /** Each store tier by name. */
+  stores: Record<string, StoreTierStats>;
 }
 
 /**
@@ -850,9 +852,9 @@ export class Cache {
       keyCount: memory.count,
       avgTtlRemaining,
     };
-    const tiers: CacheStats['tiers'] = { memory: memoryStats };
+    const stores: CacheStats['stores'] = {};
     for (const tier of core.tiers) {
-      tiers[tier.name] = { ...tier.counters, breaker: tier.state, pendingWrites: tier.pending.size + (tier.pendingClear ? 1 : 0) };
+      stores[tier.name] = { ...tier.counters, breaker: tier.state, pendingWrites: tier.pending.size + (tier.pendingClear ? 1 : 0) };
       if (options?.reset === true) {
         for (const name of Object.keys(tier.counters) as (keyof typeof tier.counters)[]) tier.counters[name] = 0;
       }
@@ -868,7 +870,8 @@ export class Cache {
       memoryUsedBytes: memory.bytes,
       keyCount: memory.count,
       avgTtlRemaining,
-      tiers,
+      tiers: { memory: memoryStats },
+      stores,
     };
   }
 

@@ -148,7 +148,7 @@ describe('the bus, across three processes', () => {
   it('a write or delete in one process is seen by the others’ memory tiers', async () => {
     const p = prefix();
     const workers = await Promise.all([startWorker(p), startWorker(p), startWorker(p)]);
-    const [a, b, c] = workers as [Worker, Worker, Worker];
+    const [a, b, c] = workers;
     try {
       await a.call('set', 'k', 'v1');
       for (const w of [b, c]) expect(await w.call('getResult', 'k')).toStrictEqual({ value: 'v1', source: 'redis' });

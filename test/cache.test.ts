@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Decimal } from 'decimal.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type {
+  CacheError} from '../src/index.js';
 import {
   Cache,
-  CacheError,
   createCache,
   createCodec,
   InvalidKeyError,

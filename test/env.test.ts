@@ -10,7 +10,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('cacheFromEnv', () => {
   it('is memory-only by default', async () => {
     const cache = await cacheFromEnv({});
-    expect(Object.keys(cache.getStats().tiers)).toStrictEqual(['memory']);
+    expect(Object.keys(cache.getStats().stores)).toStrictEqual([]);
     await cache.close();
   });
 
@@ -18,7 +18,7 @@ describe('cacheFromEnv', () => {
     const env = { CACHE_BACKEND: 'sqlite', CACHE_SQLITE_PATH: join(dir, 'env.db'), CACHE_DEFAULT_TTL: '300', CACHE_MEMORY_MAX_ENTRIES: '50' };
     // Stores made from the environment run on the system clock, so this cache does too.
     const cache = await cacheFromEnv(env);
-    expect(Object.keys(cache.getStats().tiers)).toStrictEqual(['memory', 'sqlite']);
+    expect(Object.keys(cache.getStats().stores)).toStrictEqual(['sqlite']);
     await cache.set('k', 'v');
     const remaining = (await cache.inspect('k'))?.ttlRemaining ?? 0;
     expect(remaining).toBeGreaterThan(295_000);
@@ -35,7 +35,7 @@ describe('cacheFromEnv', () => {
     await cache.ready();
     await cache.set('k', 1);
     expect((await cache.inspect('k'))?.ttlRemaining).toBeLessThanOrEqual(60_000);
-    expect(Object.keys(cache.getStats().tiers)).toStrictEqual(['memory', 'redis']);
+    expect(Object.keys(cache.getStats().stores)).toStrictEqual(['redis']);
     await cache.clear({ confirm: true });
     await cache.close();
   });

@@ -49,14 +49,14 @@ describe('when Redis goes away and comes back', () => {
       const started = Date.now();
       for (let i = 0; i < 3; i++) expect(await cache.get(`missing${i}`)).toBeUndefined();
       expect(Date.now() - started).toBeLessThan(3 * 1_500);
-      expect(cache.getStats().tiers.redis).toMatchObject({ breaker: 'open' });
+      expect(cache.getStats().stores.redis).toMatchObject({ breaker: 'open' });
       expect(errors.length).toBeGreaterThanOrEqual(3);
 
       // With the breaker open, calls skip the store at once.
       const skipStart = Date.now();
       expect(await cache.get('missing-again')).toBeUndefined();
       expect(Date.now() - skipStart).toBeLessThan(100);
-      expect(cache.getStats().tiers.redis.skipped).toBeGreaterThan(0);
+      expect(cache.getStats().stores.redis?.skipped).toBeGreaterThan(0);
 
       // Writes while down are kept (last write per key wins) and still succeed in memory.
       expect(await cache.set('kept', 'new')).toBe(true);
@@ -64,15 +64,15 @@ describe('when Redis goes away and comes back', () => {
       expect(await cache.set('during', 'b')).toBe(true);
       expect(await cache.delete('before')).toBe(true);
       expect(await cache.get('during')).toBe('b');
-      expect(cache.getStats().tiers.redis).toMatchObject({ pendingWrites: 3 });
+      expect(cache.getStats().stores.redis).toMatchObject({ pendingWrites: 3 });
 
       await server.start();
       // The breaker's cooldown runs on the cache clock: move it on while the client reconnects.
       await until(async () => {
         clock.advance(5_000);
-        return (await raw.exists('faults:during').catch(() => 0)) === 1 && cache.getStats().tiers.redis.pendingWrites === 0;
+        return (await raw.exists('faults:during').catch(() => 0)) === 1 && cache.getStats().stores.redis?.pendingWrites === 0;
       }, 'the replay');
-      expect(cache.getStats().tiers.redis).toMatchObject({ breaker: 'closed', pendingWrites: 0 });
+      expect(cache.getStats().stores.redis).toMatchObject({ breaker: 'closed', pendingWrites: 0 });
 
       const fresh = new Cache({ clock, stores: [redisStore({ url: server.url, prefix: 'faults:', clock })] });
       try {
@@ -95,7 +95,7 @@ describe('when Redis goes away and comes back', () => {
     try {
       await server.stop();
       await cutOff.set('k', 'stale write');
-      expect(cutOff.getStats().tiers.redis.pendingWrites).toBe(1);
+      expect(cutOff.getStats().stores.redis?.pendingWrites).toBe(1);
       await server.start();
 
       clock.advance(1_000);
@@ -106,7 +106,7 @@ describe('when Redis goes away and comes back', () => {
       await until(async () => {
         clock.advance(1_000);
         await cutOff.get('anything');
-        return cutOff.getStats().tiers.redis.pendingWrites === 0;
+        return cutOff.getStats().stores.redis?.pendingWrites === 0;
       }, 'the replay');
       const check = new Cache({ clock, stores: [store()] });
       expect(await check.get('k')).toBe('newer write');

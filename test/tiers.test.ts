@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cache, CacheError } from '../src/index.js';
+import type { CacheError } from '../src/index.js';
+import { Cache } from '../src/index.js';
 import { decodeEntry } from '../src/entry.js';
 import { redisStore } from '../src/stores/redis.js';
 import { sqliteStore } from '../src/stores/sqlite.js';
@@ -58,7 +59,7 @@ describe('the tier stack', () => {
     const info = await reader.inspect('k');
     expect(info).toMatchObject({ tier: 'memory', ttlRemaining: 50 * 60_000, tags: ['t1'] });
     expect((await reader.getResult('k')).source).toBe('memory');
-    expect(reader.getStats().tiers.redis).toMatchObject({ hits: 1 });
+    expect(reader.getStats().stores.redis).toMatchObject({ hits: 1 });
   });
 
   it('backfills an upper store from a lower one with the remaining TTL, not a fresh one', async () => {
@@ -120,7 +121,7 @@ describe('the tier stack', () => {
     const values = await reader.getMany(keys);
     expect(values).toStrictEqual([...Array.from({ length: 20 }, (_, i) => i), undefined]);
     expect(reader.getStats()).toMatchObject({ hits: 21, misses: 1 });
-    expect(reader.getStats().tiers.redis).toMatchObject({ hits: 20 });
+    expect(reader.getStats().stores.redis).toMatchObject({ hits: 20 });
   });
 
   it('treats corrupt stored bytes as a miss and reports them', async () => {

@@ -34,7 +34,7 @@ export function canonicalJson(value: unknown, path = '$'): string {
   if (proto !== Object.prototype && proto !== null) {
     // Decimal and similar numeric classes: their string form is exact.
     if (typeof (value as { toFixed?: unknown }).toFixed === 'function') return (value as { toString(): string }).toString();
-    throw new TypeError(`params ${path} cannot be hashed: instance of ${(value as object).constructor?.name ?? 'unknown class'}`);
+    throw new TypeError(`params ${path} cannot be hashed: instance of ${(value).constructor?.name ?? 'unknown class'}`);
   }
   const record = value as Record<string, unknown>;
   const parts: string[] = [];

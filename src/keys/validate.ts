@@ -4,6 +4,7 @@ import { InvalidKeyError } from '../errors.js';
 export const DEFAULT_MAX_KEY_LENGTH = 1024;
 
 // C0 controls and DEL: they break text protocols (Memcached) and log lines, and are never meaningful in a key.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Throws `InvalidKeyError` naming what is wrong with `key`. */
