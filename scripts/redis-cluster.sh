@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway 3-master Redis Cluster on 127.0.0.1:7001-7003 for the test suite.
-#   bash scripts/redis-cluster.sh start|stop|status
+#   bash scripts/redis-cluster.sh start|stop|status|restart-node PORT [SECONDS_DOWN]
 # start: does nothing when the cluster already answers with cluster_state:ok; otherwise stops the nodes this
 #        script started, wipes their state and creates the cluster afresh (the nodes keep no data, so there is
 #        nothing to lose, and a fresh cluster avoids half-remembered topologies in nodes.conf).
@@ -44,17 +44,45 @@ ensure_installed() {
   apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 }
 
+stop_node() {
+  local port="$1" pid
+  if pid="$(our_pid "$port")"; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    echo "redis-cluster: stopped $HOST:$port (pid $pid)"
+  fi
+  rm -f "$DIR/$port/redis.pid"
+}
+
 stop_nodes() {
-  local port pid
-  for port in "${PORTS[@]}"; do
-    if pid="$(our_pid "$port")"; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-      echo "redis-cluster: stopped $HOST:$port (pid $pid)"
-    fi
-    rm -f "$DIR/$port/redis.pid"
-  done
+  local port
+  for port in "${PORTS[@]}"; do stop_node "$port"; done
+}
+
+# Starts one node in its directory; a nodes.conf left there makes it rejoin the cluster it belonged to.
+launch() {
+  local port="$1"
+  # No persistence: the cluster holds test data only. Node timeout short so a test that kills a node sees it soon.
+  redis-server --port "$port" --bind "$HOST" --protected-mode yes \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --save '' --appendonly no --dir "$DIR/$port" \
+    --daemonize yes --pidfile "$DIR/$port/redis.pid" --logfile "$DIR/$port/redis.log" 9>&-
+  for _ in $(seq 100); do cli "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  cli "$port" ping >/dev/null 2>&1 || { echo "redis-cluster: node $port did not start; see $DIR/$port/redis.log" >&2; exit 1; }
+}
+
+# A fault test's node restart: stop one node this script started, start it again, wait for the cluster to heal.
+restart_node() {
+  local port="$1"
+  [[ " ${PORTS[*]} " == *" $port "* ]] || { echo "redis-cluster: $port is not a node of this cluster" >&2; exit 2; }
+  our_pid "$port" >/dev/null || { echo "redis-cluster: node $port was not started by this script" >&2; exit 1; }
+  stop_node "$port"
+  sleep "${2:-0}"
+  launch "$port"
+  for _ in $(seq 300); do healthy && break; sleep 0.1; done
+  healthy || { echo "redis-cluster: cluster did not heal after restarting $port" >&2; exit 1; }
+  echo "redis-cluster: restarted $HOST:$port"
 }
 
 start_nodes() {
@@ -66,15 +94,7 @@ start_nodes() {
     fi
     rm -rf "${DIR:?}/$port"
     mkdir -p "$DIR/$port"
-    # No persistence: the cluster holds test data only. Node timeout short so a test that kills a node sees it soon.
-    redis-server --port "$port" --bind "$HOST" --protected-mode yes \
-      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-      --save '' --appendonly no --dir "$DIR/$port" \
-      --daemonize yes --pidfile "$DIR/$port/redis.pid" --logfile "$DIR/$port/redis.log" 9>&-
-  done
-  for port in "${PORTS[@]}"; do
-    for _ in $(seq 100); do cli "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    cli "$port" ping >/dev/null 2>&1 || { echo "redis-cluster: node $port did not start; see $DIR/$port/redis.log" >&2; exit 1; }
+    launch "$port"
   done
 }
 
@@ -118,8 +138,9 @@ case "${1:-}" in
   start) start ;;
   stop) lock && stop_nodes ;;
   status) status ;;
+  restart-node) lock && restart_node "${2:?usage: $0 restart-node PORT [SECONDS_DOWN]}" "${3:-0}" ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|restart-node PORT [SECONDS_DOWN]" >&2
     exit 2
     ;;
 esac
