@@ -18,4 +18,11 @@ export interface MemoryTierOptions {
    * `clear`, or when `set` replaces a key.
    */
   onRemove?: (key: string, cause: RemovalCause) => void;
+  /**
+   * Milliseconds between background sweeps of expired entries; 0 turns the timer off (expired entries are
+   * then still removed when looked up, evicted, or swept by an explicit `sweep()`). The timer never keeps
+   * the process alive.
+   * @default 30000
+   */
+  sweepInterval?: number;
 }
