@@ -4,6 +4,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runHitRatio } from './hit-ratio.js';
 import { runChild } from './lib/child.js';
+import { runRedisBenchmarks } from './redis-report.js';
 
 interface Latency {
   name: string;
@@ -72,6 +73,11 @@ if (want('memory')) {
 if (want('hit-ratio')) {
   console.error('hit ratio: replaying traces');
   sections.push(await runHitRatio());
+}
+
+if (want('redis')) {
+  console.error('redis: Redis tier scenarios');
+  sections.push(await runRedisBenchmarks());
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -1,18 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import type { BusEnvelope, BusMessage } from './bus/contract.js';
-import type { Clock } from './clock.js';
-import type { Codec } from './codec/types.js';
+import { Core, Counters, ENTRY_OVERHEAD_BYTES, globToRegExp, isInternalKey, metaOf, type Found, type Prepared, type TagMeta } from './core.js';
+import { FRESH, INVALID, newStamp, STALE } from './freshness/tags.js';
 import { decodeEntry, encodeEntry } from './entry.js';
 import { CacheError, isCacheError } from './errors.js';
-import { Emitter, type CacheEventName, type CacheListener } from './events.js';
+import type { CacheEventName, CacheListener } from './events.js';
 import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
-import { MemoryTier } from './memory/memory-tier.js';
-import type { RemovalCause } from './memory/types.js';
-import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
-import type { Store, StoreWrite } from './stores/contract.js';
-import { StoreTier, type BreakerState } from './tiers/store-tier.js';
+import type { CacheOptions } from './options.js';
+import type { StoreWrite } from './stores/contract.js';
+import type { BreakerState, StoreTier } from './tiers/store-tier.js';
 import { deadlineOf, type Ttl } from './ttl.js';
+
+export { ENTRY_OVERHEAD_BYTES };
 
 export interface SetOptions {
   /** How long the entry lives. @default the cache's `defaultTtl` */
@@ -24,6 +22,48 @@ export interface SetOptions {
 export interface GetOptions<T> {
   /** Returned instead of `undefined` when the key is not cached. */
   default?: T;
+  /**
+   * Also return a value whose tags were soft-expired (`expireTags`): stale, but allowed here. Values of
+   * hard-invalidated tags are never returned.
+   * @default false
+   */
+  stale?: boolean;
+}
+
+export interface InvalidateOptions {
+  /** Why, for the invalidation log (`getInvalidationEvents`). */
+  reason?: string;
+  /** Who asked, for the invalidation log. */
+  triggeredBy?: string;
+}
+
+export interface PatternOptions extends InvalidateOptions {
+  /** Needed for a pattern that matches every key (`*`), as `clear` needs it. */
+  confirm?: boolean;
+}
+
+/** What `invalidate` removes: the union of what each part selects. */
+export interface InvalidateSelection {
+  keys?: readonly string[];
+  /** A glob over keys: `*` any run, `?` one character. */
+  pattern?: string;
+  tags?: readonly string[];
+  /** Every forecast of this user: `forecast:<userId>:*`, with the id escaped so it matches this user only. */
+  userId?: string;
+}
+
+/** One recorded invalidation (seed 004). */
+export interface InvalidationEvent {
+  id: number;
+  at: Date;
+  kind: 'keys' | 'pattern' | 'tags' | 'expire-tags' | 'clear';
+  reason: string | undefined;
+  triggeredBy: string | undefined;
+  keys?: readonly string[];
+  pattern?: string;
+  tags?: readonly string[];
+  /** Entries removed, where it can be known; `undefined` for tags (invalidated lazily, without a count). */
+  count: number | undefined;
 }
 
 export interface SetManyEntry extends SetOptions {
@@ -44,6 +84,8 @@ export interface KeyInfo {
   createdAt: Date;
   expiresAt: Date;
   tags: string[];
+  /** One of its tags was soft-expired: served only to readers that accept stale values. */
+  stale: boolean;
 }
 
 /** The variant of `get` that never throws (seed 002's `CacheResult`). `ok` is true when a value was found. */
@@ -100,295 +142,6 @@ export interface CacheStats {
   stores: Record<string, StoreTierStats>;
 }
 
-/**
- * Bytes an entry counts for beyond its encoded value and key: the tier's per-entry slots and the key map's
- * share, measured at about this size in `npm run bench`.
- */
-export const ENTRY_OVERHEAD_BYTES = 96;
-
-class Counters {
-  hits = 0;
-  misses = 0;
-  sets = 0;
-  deletes = 0;
-  evictions = 0;
-  expirations = 0;
-  /** Reads the memory tier missed but a store answered. */
-  storeHits = 0;
-}
-
-interface Prepared {
-  /** NaN when the deadline has already passed. */
-  deadline: number;
-  createdAt: number;
-  size: number;
-  tags: readonly string[] | undefined;
-  /** The envelope for the stores; undefined without stores. */
-  bytes: Uint8Array | undefined;
-}
-
-interface Found {
-  value: unknown;
-  source: string;
-}
-
-/** State shared by a cache and its namespace views. */
-class Core {
-  readonly options: ResolvedOptions;
-  readonly clock: Clock;
-  readonly codec: Codec;
-  readonly emitter = new Emitter();
-  readonly memory: MemoryTier<unknown>;
-  readonly tiers: readonly StoreTier[];
-  counters = new Counters();
-  closed = false;
-  readonly #replayTimers = new Set<NodeJS.Timeout>();
-  /** Identifies this instance on the bus. */
-  readonly origin = randomUUID();
-  #seq = 0;
-  readonly #lastSeq = new Map<string, number>();
-  /** Resolves when the bus (if any) is subscribed. */
-  readonly ready: Promise<void>;
-
-  constructor(options: CacheOptions) {
-    this.options = resolveOptions(options);
-    this.clock = this.options.clock;
-    this.codec = this.options.codec;
-    this.memory = new MemoryTier<unknown>({
-      maxEntries: this.options.maxEntries,
-      maxBytes: this.options.maxBytes,
-      policy: this.options.policy,
-      clock: this.clock,
-      sweepInterval: this.options.sweepInterval,
-      onRemove: (key, cause) => this.onRemove(key, cause),
-    });
-    this.tiers = this.options.tiers.map((tier) => new StoreTier(tier, this.clock));
-    const bus = this.options.bus;
-    this.ready =
-      bus === undefined
-        ? Promise.resolve()
-        : bus.start({
-            message: (envelope) => this.receive(envelope),
-            reconnected: () => this.recover('reconnect'),
-            error: (error) => this.emitter.reportError(error, `${bus.name}.subscribe`),
-          });
-    // Surfaced through ready() and the error event; never an unhandled rejection.
-    this.ready.catch((error: unknown) => this.emitter.reportError(error, 'bus.start'));
-  }
-
-  /** Tells the other instances; failures are reported (and thrown in strict mode), never silently lost. */
-  async announce(message: BusMessage): Promise<void> {
-    const bus = this.options.bus;
-    if (bus === undefined) return;
-    this.#seq++;
-    try {
-      await bus.publish({ ...message, origin: this.origin, seq: this.#seq, prefix: this.options.prefix });
-    } catch (error) {
-      this.storeFailed(error, `${bus.name}.publish`, message.type === 'keys' && message.keys.length === 1 ? message.keys[0] : undefined);
-    }
-  }
-
-  receive(envelope: BusEnvelope): void {
-    if (envelope.origin === this.origin || envelope.prefix !== this.options.prefix || this.closed) return;
-    const last = this.#lastSeq.get(envelope.origin);
-    if (last !== undefined && envelope.seq <= last) return;
-    this.#lastSeq.set(envelope.origin, envelope.seq);
-    if (last !== undefined && envelope.seq !== last + 1) {
-      // Something between last and this one never arrived: whatever it invalidated may still be here.
-      this.recover('gap', envelope.origin);
-      return;
-    }
-    switch (envelope.type) {
-      case 'keys':
-        for (const key of envelope.keys) this.memory.delete(key);
-        break;
-      case 'clear':
-        this.memory.clear();
-        break;
-      case 'namespace':
-        for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
-        break;
-    }
-    if (this.emitter.listeners.remote !== undefined) {
-      this.emitter.emit('remote', envelope.type === 'keys' ? { origin: envelope.origin, type: 'keys', keys: envelope.keys } : { origin: envelope.origin, type: envelope.type });
-    }
-  }
-
-  recover(reason: 'gap' | 'reconnect', origin?: string): void {
-    const dropped = this.memory.count;
-    this.memory.clear();
-    if (this.emitter.listeners.recover !== undefined) {
-      this.emitter.emit('recover', origin === undefined ? { reason, dropped } : { reason, dropped, origin });
-    }
-  }
-
-  onRemove(key: string, cause: RemovalCause): void {
-    if (cause === 'capacity') {
-      this.counters.evictions++;
-      if (this.emitter.listeners.evict !== undefined) this.emitter.emit('evict', { key, tier: 'memory' });
-    } else {
-      this.counters.expirations++;
-      if (this.emitter.listeners.expire !== undefined) this.emitter.emit('expire', { key, tier: 'memory' });
-    }
-  }
-
-  storeKey(full: string): string {
-    return this.options.prefix === '' ? full : this.options.prefix + full;
-  }
-
-  memoryDeadline(expiresAt: number, now: number): number {
-    const cap = this.options.memoryMaxTtl;
-    return cap === Number.POSITIVE_INFINITY ? expiresAt : Math.min(expiresAt, now + cap);
-  }
-
-  /**
-   * A store call that failed: told to `error` listeners, thrown in strict mode. Returns normally otherwise
-   * so the caller carries on with the other tiers.
-   */
-  storeFailed(error: unknown, operation: string, key: string | undefined): void {
-    this.emitter.reportError(error, operation, key);
-    if (this.options.strict) throw error;
-  }
-
-  /** Runs a store call; undefined when it failed or was skipped (and strict mode is off). */
-  async attempt<T>(tier: StoreTier, operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T | undefined> {
-    if (!tier.available()) {
-      if (this.options.strict) {
-        throw new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key });
-      }
-      return undefined;
-    }
-    try {
-      const result = await tier.run(operation, call, key);
-      if (tier.hasPending) this.scheduleReplay(tier, 0);
-      return result;
-    } catch (error) {
-      this.storeFailed(error, `${tier.name}.${operation}`, key);
-      return undefined;
-    }
-  }
-
-  /** Applies a write to a store, or remembers it for replay when the store cannot take it now. */
-  async write(tier: StoreTier, full: string, bytes: Uint8Array | undefined, expiresAt: number, createdAt: number): Promise<boolean> {
-    const key = this.storeKey(full);
-    const ok =
-      bytes === undefined
-        ? await this.attempt(tier, 'delete', (s) => s.delete(key), full)
-        : await this.attempt(tier, 'set', (s) => s.set(key, bytes, tier.deadlineFor(expiresAt)).then(() => true), full);
-    if (ok === undefined) {
-      const pending = bytes === undefined ? { kind: 'delete' as const, at: createdAt } : { kind: 'set' as const, bytes, expiresAt, createdAt };
-      this.remember(tier, full, pending);
-      return false;
-    }
-    if (bytes === undefined) tier.counters.deletes++;
-    else tier.counters.sets++;
-    return ok;
-  }
-
-  remember(tier: StoreTier, full: string, write: Parameters<StoreTier['remember']>[1]): void {
-    const { dropped } = tier.remember(full, write);
-    if (dropped > 0) {
-      this.emitter.reportError(
-        new CacheError('E_BACKEND', `${tier.name}: ${dropped} pending writes dropped; the queue is full`),
-        `${tier.name}.replay`,
-      );
-    }
-    this.scheduleReplay(tier, tier.timeoutMs);
-  }
-
-  /** Tries the replay after `delayMs`, again and again while the store keeps failing. Never keeps the process alive. */
-  scheduleReplay(tier: StoreTier, delayMs: number): void {
-    if (this.closed) return;
-    const timer = setTimeout(() => {
-      this.#replayTimers.delete(timer);
-      if (this.closed || !tier.hasPending) return;
-      if (!tier.available()) {
-        this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
-        return;
-      }
-      // Deliberately not awaited: the replay runs beside the caller's traffic and reports its own failures.
-      tier.replay((key) => this.storeKey(key)).then(
-        () => {
-          if (tier.hasPending) this.scheduleReplay(tier, tier.timeoutMs);
-        },
-        (error: unknown) => {
-          this.emitter.reportError(error, `${tier.name}.replay`);
-          this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
-        },
-      );
-    }, delayMs);
-    timer.unref();
-    this.#replayTimers.add(timer);
-  }
-
-  /**
-   * Reads down the store tiers. On a hit, the memory tier and the stores above the one that answered are
-   * backfilled with the entry's remaining TTL (the deadline travels in the entry).
-   */
-  async readStores(full: string): Promise<Found | undefined> {
-    const key = this.storeKey(full);
-    for (let i = 0; i < this.tiers.length; i++) {
-      const tier = this.tiers[i] as StoreTier;
-      const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
-      if (bytes === undefined) {
-        tier.counters.misses++;
-        continue;
-      }
-      const found = this.open(tier, full, bytes);
-      if (found === undefined) continue;
-      tier.counters.hits++;
-      this.counters.storeHits++;
-      const { value, entry } = found;
-      const now = this.clock.now();
-      this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), entry.tags);
-      if (i > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, i);
-      if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
-      return { value, source: tier.name };
-    }
-    return undefined;
-  }
-
-  /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired or unreadable. */
-  open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: ReturnType<typeof decodeEntry> } | undefined {
-    try {
-      const entry = decodeEntry(bytes, full);
-      if (entry.expiresAt <= this.clock.now()) {
-        tier.counters.misses++;
-        return undefined;
-      }
-      return { value: this.codec.decode(entry.value, full), entry };
-    } catch (error) {
-      tier.counters.misses++;
-      this.emitter.reportError(error, `${tier.name}.decode`, full);
-      return undefined;
-    }
-  }
-
-  /** Writes an entry found in tier `below` into the stores above it, in the background. */
-  backfill(full: string, bytes: Uint8Array, expiresAt: number, createdAt: number, below: number): void {
-    for (let i = 0; i < below; i++) {
-      const tier = this.tiers[i] as StoreTier;
-      // Deliberately not awaited: a read must not wait for the tiers it did not need; failures are reported.
-      this.write(tier, full, bytes, expiresAt, createdAt).catch((error: unknown) => this.emitter.reportError(error, `${tier.name}.backfill`, full));
-    }
-  }
-
-  memorySize(full: string, encodedLength: number): number {
-    return encodedLength + 2 * full.length + ENTRY_OVERHEAD_BYTES;
-  }
-
-  async close(): Promise<void> {
-    for (const timer of this.#replayTimers) clearTimeout(timer);
-    this.#replayTimers.clear();
-    this.memory.close();
-    this.memory.clear();
-    const closing = this.tiers.map((tier) => tier.store.close());
-    if (this.options.bus !== undefined) closing.push(this.options.bus.close());
-    const results = await Promise.allSettled(closing);
-    for (const result of results) if (result.status === 'rejected') this.emitter.reportError(result.reason, 'close');
-  }
-}
-
 class ViewInit {
   constructor(
     readonly core: Core,
@@ -398,6 +151,14 @@ class ViewInit {
 
 function closedError(): CacheError {
   return new CacheError('E_CLOSED', 'the cache is closed');
+}
+
+function checkTagList(tags: unknown): readonly string[] {
+  requireArray(tags, 'tags must be an array of strings');
+  const list = tags as readonly unknown[];
+  if (list.length === 0) throw new TypeError('tags must not be empty');
+  for (const tag of list) assertValidKey(tag, 256, 'tag');
+  return [...new Set(list as readonly string[])];
 }
 
 // Checks without narrowing: `Array.isArray` would turn a typed readonly array into `any[]`.
@@ -457,24 +218,49 @@ export class Cache {
       const full = this.#ns === '' ? key : this.#full(key);
       const slot = core.memory.find(full);
       if (slot >= 0) {
-        core.counters.hits++;
-        if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-        return Promise.resolve(core.memory.valueAt(slot) as T);
+        const meta = core.memory.metaOf(slot) as TagMeta | undefined;
+        if (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH) {
+          core.counters.hits++;
+          if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
+          return Promise.resolve(core.memory.valueAt(slot) as T);
+        }
       }
     }
-    return this.#getMissing(key, options);
+    return this.#getSlow(key, options);
   }
 
-  async #getMissing<T>(key: string, options: GetOptions<T> | undefined): Promise<T | undefined> {
+  async #getSlow<T>(key: string, options: GetOptions<T> | undefined): Promise<T | undefined> {
     const full = this.#validKey(key);
-    const found = await this.#readBelow(full);
+    const found = (await this.#readMemoryChecked(full, options?.stale === true)) ?? (await this.#readBelow(full, options?.stale === true));
     return found === undefined ? options?.default : (found.value as T);
   }
 
-  /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
-  async #readBelow(full: string): Promise<Found | undefined> {
+  /**
+   * A memory-tier read whose tags need more than the registry: a stamp it does not know, or a soft expiry.
+   * Removes the entry when its tags were invalidated.
+   */
+  async #readMemoryChecked(full: string, allowStale: boolean): Promise<Found | undefined> {
     const core = this.#core;
-    const found = core.tiers.length === 0 ? undefined : await core.readStores(full);
+    const slot = core.memory.find(full);
+    if (slot < 0) return undefined;
+    const value = core.memory.valueAt(slot);
+    const meta = core.memory.metaOf(slot) as TagMeta | undefined;
+    const verdict = meta === undefined ? FRESH : await core.verdict(meta);
+    if (verdict === INVALID) {
+      // The stamps were checked against the truth: no tier can hold a valid copy written before that.
+      core.memory.delete(full);
+      return undefined;
+    }
+    if (verdict === STALE && !allowStale) return undefined;
+    core.counters.hits++;
+    if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
+    return { value, source: 'memory', stale: verdict === STALE };
+  }
+
+  /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
+  async #readBelow(full: string, allowStale = false): Promise<Found | undefined> {
+    const core = this.#core;
+    const found = core.tiers.length === 0 ? undefined : await core.readStores(full, allowStale);
     if (found === undefined) {
       core.counters.misses++;
       if (core.emitter.listeners.miss !== undefined) core.emitter.emit('miss', { key: full });
@@ -493,7 +279,15 @@ export class Cache {
    */
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
     const full = this.#validKey(key);
-    return this.#store(full, value, this.#prepare(full, value, options));
+    const prepared = this.#prepare(full, value, options);
+    const stamps = prepared.tags === undefined ? undefined : await this.#stampsFor(prepared.tags);
+    return this.#store(full, value, prepared, stamps);
+  }
+
+  /** Current stamps of tags for a write; a tag whose marker cannot be had gets a stamp that validates nothing. */
+  async #stampsFor(tags: readonly string[]): Promise<Map<string, string>> {
+    const current = await this.#core.currentStamps(tags, true);
+    return new Map(tags.map((tag, i) => [tag, current[i] ?? newStamp()]));
   }
 
   /** Checks and encodes everything a write needs before anything is written. */
@@ -504,26 +298,32 @@ export class Cache {
     const tags = validateTags(options.tags);
     const encoded = core.codec.encode(value, full);
     const expired = deadline <= now;
-    return {
-      deadline: expired ? Number.NaN : deadline,
-      createdAt: now,
-      size: core.memorySize(full, encoded.length),
-      tags,
-      bytes: core.tiers.length === 0 || expired ? undefined : encodeEntry(encoded, { createdAt: now, expiresAt: deadline, tags }),
-    };
+    return { deadline: expired ? Number.NaN : deadline, createdAt: now, size: core.memorySize(full, encoded.length), tags, encoded };
   }
 
-  async #store(full: string, value: unknown, prepared: Prepared): Promise<boolean> {
+  /** The memory-tier meta and the stores' envelope of a prepared write. */
+  #seal(prepared: Prepared, stamps: Map<string, string> | undefined): { meta: TagMeta | undefined; bytes: Uint8Array | undefined } {
+    const tags = prepared.tags;
+    const meta = tags === undefined || stamps === undefined ? undefined : metaOf({ tags, stamps: tags.map((t) => stamps.get(t) as string) });
+    const bytes =
+      this.#core.tiers.length === 0 || Number.isNaN(prepared.deadline)
+        ? undefined
+        : encodeEntry(prepared.encoded, { createdAt: prepared.createdAt, expiresAt: prepared.deadline, tags: meta?.tags, stamps: meta?.stamps });
+    return { meta, bytes };
+  }
+
+  async #store(full: string, value: unknown, prepared: Prepared, stamps: Map<string, string> | undefined): Promise<boolean> {
     const core = this.#core;
+    const { meta, bytes: sealed } = this.#seal(prepared, stamps);
     if (Number.isNaN(prepared.deadline)) {
       core.memory.delete(full);
       await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, prepared.createdAt)));
       await core.announce({ type: 'keys', keys: [full] });
       return false;
     }
-    let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), prepared.tags);
-    if (prepared.bytes !== undefined) {
-      const bytes = prepared.bytes;
+    let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), meta);
+    if (sealed !== undefined) {
+      const bytes = sealed;
       const results = await Promise.all(core.tiers.map((tier) => core.write(tier, full, bytes, prepared.deadline, prepared.createdAt)));
       stored = stored || results.includes(true);
     }
@@ -535,9 +335,10 @@ export class Cache {
     return stored;
   }
 
-  /** True when the key holds a live value in any tier. Does not count as a read. */
+  /** True when the key holds a live, fresh value in any tier. Does not count as a read. */
   async has(key: string): Promise<boolean> {
-    return (await this.#locate(this.#validKey(key))) !== undefined;
+    const info = await this.#locate(this.#validKey(key));
+    return info !== undefined && !info.stale;
   }
 
   /** Finds the first tier holding a live entry, without counting a read or backfilling. */
@@ -545,7 +346,9 @@ export class Cache {
     const core = this.#core;
     const memory = core.memory;
     const slot = memory.peek(full);
-    if (slot >= 0) {
+    const meta = slot >= 0 ? (memory.metaOf(slot) as TagMeta | undefined) : undefined;
+    const verdict = slot < 0 || meta === undefined ? FRESH : await core.verdict(meta);
+    if (slot >= 0 && verdict !== INVALID && memory.peek(full) === slot) {
       const expiresAt = memory.expiresAtOf(slot);
       return {
         key: full,
@@ -555,7 +358,8 @@ export class Cache {
         sizeBytes: memory.sizeOf(slot),
         createdAt: new Date(memory.createdAtOf(slot)),
         expiresAt: new Date(expiresAt),
-        tags: [...((memory.metaOf(slot) as readonly string[] | undefined) ?? [])],
+        tags: [...(meta?.tags ?? [])],
+        stale: verdict === STALE,
       };
     }
     const key = core.storeKey(full);
@@ -571,6 +375,8 @@ export class Cache {
       }
       const now = core.clock.now();
       if (entry.expiresAt <= now) continue;
+      const stored = await core.storedVerdict(entry);
+      if (stored === INVALID) continue;
       return {
         key: full,
         exists: true,
@@ -580,6 +386,7 @@ export class Cache {
         createdAt: new Date(entry.createdAt),
         expiresAt: new Date(entry.expiresAt),
         tags: [...(entry.tags ?? [])],
+        stale: stored === STALE,
       };
     }
     return undefined;
@@ -615,10 +422,15 @@ export class Cache {
     for (let i = 0; i < fulls.length; i++) {
       const full = fulls[i] as string;
       const slot = core.memory.find(full);
-      if (slot >= 0) {
+      const meta = slot >= 0 ? (core.memory.metaOf(slot) as TagMeta | undefined) : undefined;
+      if (slot >= 0 && (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH)) {
         core.counters.hits++;
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
         results[i] = core.memory.valueAt(slot) as T;
+      } else if (slot >= 0) {
+        const found = await this.#readMemoryChecked(full, false);
+        if (found === undefined) missing.push(i);
+        else results[i] = found.value as T;
       } else {
         missing.push(i);
       }
@@ -629,12 +441,17 @@ export class Cache {
       const got = await core.attempt(tier, 'getMany', (s) => (s.getMany === undefined ? Promise.all(storeKeys.map((k) => s.get(k))) : s.getMany(storeKeys)));
       if (got === undefined) continue;
       const stillMissing: number[] = [];
+      const opened = missing.map((index, j) => {
+        const bytes = got[j];
+        return bytes === undefined ? undefined : core.open(tier, fulls[index] as string, bytes);
+      });
+      const verdicts = await Promise.all(opened.map((found) => (found === undefined ? Promise.resolve(INVALID) : core.storedVerdict(found.entry))));
       missing.forEach((index, j) => {
         const full = fulls[index] as string;
         const bytes = got[j];
-        const found = bytes === undefined ? undefined : core.open(tier, full, bytes);
+        const found = verdicts[j] === FRESH ? opened[j] : undefined;
         if (found === undefined) {
-          if (bytes === undefined) tier.counters.misses++;
+          if (bytes === undefined || opened[j] !== undefined) tier.counters.misses++;
           stillMissing.push(index);
           return;
         }
@@ -642,7 +459,7 @@ export class Cache {
         core.counters.hits++;
         core.counters.storeHits++;
         const now = core.clock.now();
-        core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), found.entry.tags);
+        core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), metaOf(found.entry));
         if (t > 0) core.backfill(full, bytes as Uint8Array, found.entry.expiresAt, found.entry.createdAt, t);
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found.value as T;
@@ -672,24 +489,28 @@ export class Cache {
       return { full, value: entry.value, prepared: this.#prepare(full, entry.value, merged) };
     });
     const core = this.#core;
-    const stored = items.map(({ full, value, prepared }) => {
+    const allTags = [...new Set(items.flatMap((item) => item.prepared.tags ?? []))];
+    const stamps = allTags.length === 0 ? undefined : await this.#stampsFor(allTags);
+    const sealed = items.map((item) => this.#seal(item.prepared, stamps));
+    const stored = items.map(({ full, value, prepared }, i) => {
       if (Number.isNaN(prepared.deadline)) {
         core.memory.delete(full);
         return false;
       }
-      return core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), prepared.tags);
+      return core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), sealed[i]?.meta);
     });
     await Promise.all(
       core.tiers.map(async (tier) => {
-        const writes: StoreWrite[] = items.map(({ full, prepared }) => ({
+        const writes: StoreWrite[] = items.map(({ full, prepared }, i) => ({
           key: core.storeKey(full),
-          value: prepared.bytes ?? new Uint8Array(0),
+          value: sealed[i]?.bytes ?? new Uint8Array(0),
           expiresAt: Number.isNaN(prepared.deadline) ? 0 : tier.deadlineFor(prepared.deadline),
         }));
         const ok = await core.attempt(tier, 'setMany', (s) =>
           (s.setMany === undefined ? Promise.all(writes.map((w) => s.set(w.key, w.value, w.expiresAt))) : s.setMany(writes)).then(() => true),
         );
         items.forEach(({ full, prepared }, i) => {
+          const bytes = sealed[i]?.bytes;
           if (ok === true) {
             if (!Number.isNaN(prepared.deadline)) stored[i] = true;
             tier.counters.sets++;
@@ -697,9 +518,7 @@ export class Cache {
             core.remember(
               tier,
               full,
-              prepared.bytes === undefined
-                ? { kind: 'delete', at: prepared.createdAt }
-                : { kind: 'set', bytes: prepared.bytes, expiresAt: prepared.deadline, createdAt: prepared.createdAt },
+              bytes === undefined ? { kind: 'delete', at: prepared.createdAt } : { kind: 'set', bytes, expiresAt: prepared.deadline, createdAt: prepared.createdAt },
             );
           }
         });
@@ -798,6 +617,151 @@ export class Cache {
     );
     await core.announce({ type: 'namespace', namespace: this.#ns });
     return doomed.length;
+  }
+
+  /**
+   * Hard tag invalidation: once this resolves, no reader (of any tier, in any instance that shares the
+   * stores) gets an entry written with one of these tags before the call; other instances' memory tiers
+   * follow within the bus delivery time. Costs one write per tag, whatever the number of tagged entries.
+   * Resolves to the number of tags; entries are invalidated lazily and not counted.
+   */
+  async invalidateTags(tags: readonly string[], options: InvalidateOptions = {}): Promise<number> {
+    const list = checkTagList(tags);
+    this.#requireOpen();
+    await this.#core.invalidateTags(list, false);
+    this.#record('tags', options, { tags: list, count: undefined });
+    return list.length;
+  }
+
+  /**
+   * Soft tag invalidation: entries of these tags become stale. `get` no longer returns them unless called
+   * with `{ stale: true }` (a caller that prefers a stale answer to none); a new `set` replaces them.
+   */
+  async expireTags(tags: readonly string[], options: InvalidateOptions = {}): Promise<number> {
+    const list = checkTagList(tags);
+    this.#requireOpen();
+    await this.#core.invalidateTags(list, true);
+    this.#record('expire-tags', options, { tags: list, count: undefined });
+    return list.length;
+  }
+
+  /**
+   * Removes every key of this cache (view) matching a glob: `*` is any run, `?` one character, everything else
+   * literal. Exact on the memory tier; on stores through their non-blocking key listing (`SCAN` on Redis, on
+   * every master of a cluster). A store that cannot list keys makes the call fail with `E_UNSUPPORTED` before
+   * anything is removed. A pattern of only `*` needs `{ confirm: true }`. Resolves to the number of distinct
+   * keys removed.
+   */
+  async invalidatePattern(pattern: string, options: PatternOptions = {}): Promise<number> {
+    const count = await this.#removePattern(this.#checkPattern(pattern, options.confirm === true));
+    this.#record('pattern', options, { pattern, count });
+    return count;
+  }
+
+  /**
+   * The seed's combined call: removes the union of what `keys`, `pattern`, `tags` and `userId` select.
+   * Resolves to the number of keys removed by `keys`, `pattern` and `userId` (tags are lazy and not counted).
+   */
+  async invalidate(selection: InvalidateSelection, options: PatternOptions = {}): Promise<number> {
+    if (typeof selection !== 'object' || selection === null) throw new TypeError('invalidate expects { keys?, pattern?, tags?, userId? }');
+    const { keys, pattern, tags, userId } = selection;
+    if (keys === undefined && pattern === undefined && tags === undefined && userId === undefined) {
+      throw new TypeError('invalidate needs at least one of keys, pattern, tags or userId');
+    }
+    if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new TypeError('userId must be a non-empty string');
+    if (keys !== undefined) requireArray(keys, 'keys must be an array of keys');
+    const patterns: string[] = [];
+    if (pattern !== undefined) patterns.push(this.#checkPattern(pattern, options.confirm === true));
+    if (userId !== undefined) patterns.push(this.#checkPattern(`forecast:${escapeSegment(userId)}:*`, false));
+    const tagList = tags === undefined ? undefined : checkTagList(tags);
+    const fulls = keys === undefined ? [] : keys.map((key) => this.#validKey(key));
+    this.#requireOpen();
+
+    const removed = new Set<string>();
+    if (fulls.length > 0) {
+      const live = await Promise.all(fulls.map((full) => this.#deleteOne(full)));
+      fulls.forEach((full, i) => {
+        if (live[i] === true) removed.add(full);
+      });
+    }
+    for (const p of patterns) for (const key of await this.#removePatternKeys(p)) removed.add(key);
+    if (tagList !== undefined) await this.#core.invalidateTags(tagList, false);
+    const event: Partial<InvalidationEvent> = { count: removed.size };
+    if (keys !== undefined) event.keys = keys;
+    if (pattern !== undefined || userId !== undefined) event.pattern = patterns.join(' | ');
+    if (tagList !== undefined) event.tags = tagList;
+    this.#record(tagList !== undefined && keys === undefined && patterns.length === 0 ? 'tags' : patterns.length > 0 ? 'pattern' : 'keys', options, event);
+    return removed.size;
+  }
+
+  /** The most recent invalidations, oldest first (kept in memory, the last 1,000). */
+  getInvalidationEvents(options: { since?: Date; limit?: number } = {}): InvalidationEvent[] {
+    const since = options.since?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const events = this.#core.events.filter((e) => e.at.getTime() >= since);
+    const limit = options.limit ?? events.length;
+    return events.slice(Math.max(0, events.length - limit));
+  }
+
+  #record(kind: InvalidationEvent['kind'], options: InvalidateOptions, detail: Partial<InvalidationEvent>): void {
+    this.#core.record({ ...detail, kind, reason: options.reason, triggeredBy: options.triggeredBy, count: detail.count });
+  }
+
+  /** Validates a pattern and returns it as a full key pattern (namespace included). */
+  #checkPattern(pattern: string, confirmed: boolean): string {
+    if (typeof pattern !== 'string' || pattern.length === 0) throw new TypeError('pattern must be a non-empty string');
+    // eslint-disable-next-line no-control-regex -- control characters never occur in keys
+    if (/[\u0000-\u001f\u007f]/.test(pattern)) throw new TypeError(`pattern ${JSON.stringify(pattern)} contains a control character`);
+    if (/^\*+$/.test(pattern) && !confirmed) {
+      throw new CacheError('E_NOT_CONFIRMED', `pattern ${JSON.stringify(pattern)} matches every key: pass { confirm: true } (or call clear)`);
+    }
+    const core = this.#requireOpen();
+    for (const tier of core.tiers) {
+      if (tier.store.keys === undefined) {
+        throw new CacheError('E_UNSUPPORTED', `${tier.name}: cannot list keys, so pattern ${JSON.stringify(pattern)} cannot be invalidated there`);
+      }
+    }
+    return this.#ns + pattern;
+  }
+
+  async #removePattern(fullPattern: string): Promise<number> {
+    return (await this.#removePatternKeys(fullPattern)).size;
+  }
+
+  /** Removes the keys matching a full pattern from every tier; returns the distinct keys removed. */
+  async #removePatternKeys(fullPattern: string): Promise<Set<string>> {
+    const core = this.#core;
+    const match = globToRegExp(fullPattern);
+    const removed = new Set<string>();
+    for (const key of [...core.memory.keys()]) {
+      if (match.test(key)) {
+        core.memory.delete(key);
+        removed.add(key);
+      }
+    }
+    const prefix = core.storeKey('');
+    await Promise.all(
+      core.tiers.map(async (tier) => {
+        const listed = await core.attempt(tier, 'keys', async (s) => {
+          const out: string[] = [];
+          for await (const key of (s.keys as (p: string) => AsyncIterable<string>).call(s, core.storeKey(fullPattern))) {
+            const full = key.slice(prefix.length);
+            if (key.startsWith(prefix) && !isInternalKey(full) && match.test(full)) out.push(key);
+          }
+          return out;
+        });
+        if (listed === undefined || listed.length === 0) return;
+        const ok = await core.attempt(tier, 'deleteMany', (s) =>
+          s.deleteMany === undefined ? Promise.all(listed.map((k) => s.delete(k))).then((r) => r.length) : s.deleteMany(listed),
+        );
+        for (const key of listed) {
+          const full = key.slice(prefix.length);
+          removed.add(full);
+          if (ok === undefined) core.remember(tier, full, { kind: 'delete', at: core.clock.now() });
+        }
+      }),
+    );
+    await core.announce({ type: 'pattern', pattern: fullPattern });
+    return removed;
   }
 
   /** Metadata of a cached key (the seed's `get_key_info`), or `undefined` when no tier holds it. */

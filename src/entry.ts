@@ -5,12 +5,15 @@ import { DecodeError } from './errors.js';
  * Stores see opaque bytes; deadlines travel inside, so an entry read back from any tier keeps its remaining
  * TTL (backfilling never extends an entry's life).
  *
- * Layout: u8 version | u8 flags | f64 createdAt | f64 expiresAt | [u16 tag count | (u16 length, utf-8)*] | value
+ * Layout: u8 version | u8 flags | f64 createdAt | f64 expiresAt | [u16 tag count | (tag, stamp)*] | value,
+ * where tag and stamp are each u16 length + UTF-8.
  */
 export interface EntryHeader {
   createdAt: number;
   expiresAt: number;
   tags: readonly string[] | undefined;
+  /** The tags' stamps when the entry was written, in the same order (see freshness/tags.ts). */
+  stamps: readonly string[] | undefined;
 }
 
 export interface DecodedEntry extends EntryHeader {
@@ -27,10 +30,12 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array {
   const tags = header.tags;
-  const encodedTags = tags === undefined || tags.length === 0 ? undefined : tags.map((t) => utf8.encode(t));
+  if (tags !== undefined && header.stamps?.length !== tags.length) throw new RangeError('every tag needs its stamp');
+  const stamps = header.stamps ?? [];
+  const encodedTags = tags === undefined || tags.length === 0 ? undefined : tags.flatMap((t, i) => [utf8.encode(t), utf8.encode(stamps[i] as string)]);
   let size = FIXED + value.length;
   if (encodedTags !== undefined) {
-    if (encodedTags.length > 0xffff) throw new RangeError('an entry holds at most 65535 tags');
+    if (encodedTags.length / 2 > 0xffff) throw new RangeError('an entry holds at most 65535 tags');
     size += 2;
     for (const t of encodedTags) {
       if (t.length > 0xffff) throw new RangeError('a tag is at most 65535 bytes');
@@ -45,7 +50,7 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array 
   view.setFloat64(10, header.expiresAt, true);
   let at = FIXED;
   if (encodedTags !== undefined) {
-    view.setUint16(at, encodedTags.length, true);
+    view.setUint16(at, encodedTags.length / 2, true);
     at += 2;
     for (const t of encodedTags) {
       view.setUint16(at, t.length, true);
@@ -71,23 +76,31 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps');
   let at = FIXED;
   let tags: string[] | undefined;
+  let stamps: string[] | undefined;
+  const text = (): string => {
+    if (at + 2 > bytes.length) fail('truncated tag list');
+    const length = view.getUint16(at, true);
+    at += 2;
+    if (at + length > bytes.length) fail('truncated tag');
+    let out = '';
+    try {
+      out = fromUtf8.decode(bytes.subarray(at, at + length));
+    } catch {
+      fail('a tag is not valid UTF-8');
+    }
+    at += length;
+    return out;
+  };
   if ((flags & FLAG_TAGS) !== 0) {
     if (at + 2 > bytes.length) fail('truncated tag list');
     const count = view.getUint16(at, true);
     at += 2;
     tags = [];
+    stamps = [];
     for (let i = 0; i < count; i++) {
-      if (at + 2 > bytes.length) fail('truncated tag list');
-      const length = view.getUint16(at, true);
-      at += 2;
-      if (at + length > bytes.length) fail('truncated tag');
-      try {
-        tags.push(fromUtf8.decode(bytes.subarray(at, at + length)));
-      } catch {
-        fail('a tag is not valid UTF-8');
-      }
-      at += length;
+      tags.push(text());
+      stamps.push(text());
     }
   }
-  return { createdAt, expiresAt, tags, value: bytes.subarray(at) };
+  return { createdAt, expiresAt, tags, stamps, value: bytes.subarray(at) };
 }

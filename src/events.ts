@@ -10,7 +10,7 @@ export interface CacheEvents {
   /** An entry reached its deadline and was removed. */
   expire: { key: string; tier: string };
   /** Another instance's invalidation arrived over the bus and was applied to the memory tier. */
-  remote: { origin: string; type: 'keys' | 'clear' | 'namespace'; keys?: readonly string[] };
+  remote: { origin: string; type: 'keys' | 'clear' | 'namespace' | 'pattern' | 'tags'; keys?: readonly string[] };
   /**
    * The bus may have missed invalidations (a gap in another instance's sequence numbers, or a lost
    * subscription): the memory tier was emptied so nothing stale is served.

@@ -79,6 +79,12 @@ export interface CacheOptions {
    * and announcements from other instances drop the affected memory-tier entries (`redisBus(...)`).
    */
   bus?: Bus;
+  /**
+   * Most tag stamps this instance remembers (least recently used forgotten first; a forgotten stamp is read
+   * again from the store, or, without a store, invalidates the entries holding that tag).
+   * @default 100000
+   */
+  maxTags?: number;
 }
 
 export interface ResolvedOptions {
@@ -95,6 +101,7 @@ export interface ResolvedOptions {
   readonly tiers: readonly ResolvedTier[];
   readonly strict: boolean;
   readonly bus: Bus | undefined;
+  readonly maxTags: number;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -162,6 +169,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     tiers: Object.freeze(resolveTiers(options.stores)),
     strict: options.strict ?? false,
     bus: resolveBus(options.bus),
+    maxTags: options.maxTags === undefined ? 100_000 : positiveInteger(options.maxTags, 'maxTags'),
     defaultTtl,
     maxEntries,
     maxBytes,

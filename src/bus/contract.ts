@@ -6,7 +6,10 @@
 export type BusMessage =
   | { type: 'keys'; keys: readonly string[] }
   | { type: 'clear' }
-  | { type: 'namespace'; namespace: string };
+  | { type: 'namespace'; namespace: string }
+  | { type: 'pattern'; pattern: string }
+  /** New stamps of invalidated or expired tags (see freshness/tags.ts). */
+  | { type: 'tags'; tags: readonly string[]; stamps: readonly string[] };
 
 export type BusEnvelope = BusMessage & {
   /** The sending instance. */
@@ -34,7 +37,8 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-const TYPES = new Set(['keys', 'clear', 'namespace']);
+const TYPES = new Set(['keys', 'clear', 'namespace', 'pattern', 'tags']);
+const strings = (value: unknown): boolean => Array.isArray(value) && value.every((k) => typeof k === 'string');
 
 /** Parses a message from the wire; undefined for anything that is not a well-formed envelope. */
 export function parseEnvelope(text: string): BusEnvelope | undefined {
@@ -48,7 +52,9 @@ export function parseEnvelope(text: string): BusEnvelope | undefined {
   const e = data as Record<string, unknown>;
   if (typeof e.origin !== 'string' || typeof e.seq !== 'number' || !Number.isSafeInteger(e.seq) || typeof e.prefix !== 'string') return undefined;
   if (typeof e.type !== 'string' || !TYPES.has(e.type)) return undefined;
-  if (e.type === 'keys' && !(Array.isArray(e.keys) && e.keys.every((k) => typeof k === 'string'))) return undefined;
+  if (e.type === 'keys' && !strings(e.keys)) return undefined;
   if (e.type === 'namespace' && typeof e.namespace !== 'string') return undefined;
+  if (e.type === 'pattern' && typeof e.pattern !== 'string') return undefined;
+  if (e.type === 'tags' && !(strings(e.tags) && strings(e.stamps) && (e.tags as string[]).length === (e.stamps as string[]).length)) return undefined;
   return data as BusEnvelope;
 }

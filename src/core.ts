@@ -1,0 +1,467 @@
+import { randomUUID } from 'node:crypto';
+import type { BusEnvelope, BusMessage } from './bus/contract.js';
+import type { Clock } from './clock.js';
+import type { Codec } from './codec/types.js';
+import { decodeEntry, type DecodedEntry } from './entry.js';
+import { compareStamp, FRESH, INVALID, newStamp, softened, STALE, TagRegistry, UNKNOWN } from './freshness/tags.js';
+import { CacheError } from './errors.js';
+import { Emitter } from './events.js';
+import { MemoryTier } from './memory/memory-tier.js';
+import type { RemovalCause } from './memory/types.js';
+import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
+import type { InvalidationEvent } from './cache.js';
+import type { Store } from './stores/contract.js';
+import { StoreTier } from './tiers/store-tier.js';
+
+/**
+ * Bytes an entry counts for beyond its encoded value and key: the tier's per-entry slots and the key map's
+ * share, measured at about this size in `npm run bench`.
+ */
+export const ENTRY_OVERHEAD_BYTES = 96;
+
+export class Counters {
+  hits = 0;
+  misses = 0;
+  sets = 0;
+  deletes = 0;
+  evictions = 0;
+  expirations = 0;
+  /** Reads the memory tier missed but a store answered. */
+  storeHits = 0;
+}
+
+export interface Prepared {
+  /** NaN when the deadline has already passed. */
+  deadline: number;
+  createdAt: number;
+  size: number;
+  tags: readonly string[] | undefined;
+  /** The codec's bytes. */
+  encoded: Uint8Array;
+}
+
+export interface Found {
+  value: unknown;
+  source: string;
+  /** Soft-expired by a tag: served only to callers who accept stale values. */
+  stale: boolean;
+}
+
+/** What the memory tier keeps beside a tagged entry. */
+export interface TagMeta {
+  readonly tags: readonly string[];
+  readonly stamps: readonly string[];
+}
+
+/** Tag markers live this long in the stores: longer than any entry they cover, in practice forever. */
+const MARKER_TTL_MS = 10 * 365 * 86_400_000;
+// The key of a tag's marker in the stores. User keys cannot hold control characters, so none can collide.
+const MARKER = '\u0001tag:';
+export function isInternalKey(key: string): boolean {
+  return key.charCodeAt(0) === 1;
+}
+
+/** State shared by a cache and its namespace views: the tiers, the bus, counters and events. */
+export class Core {
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  readonly codec: Codec;
+  readonly emitter = new Emitter();
+  readonly memory: MemoryTier<unknown>;
+  readonly tiers: readonly StoreTier[];
+  counters = new Counters();
+  closed = false;
+  readonly #replayTimers = new Set<NodeJS.Timeout>();
+  /** Identifies this instance on the bus. */
+  readonly origin = randomUUID();
+  #seq = 0;
+  readonly #lastSeq = new Map<string, number>();
+  /** Resolves when the bus (if any) is subscribed. */
+  readonly ready: Promise<void>;
+  readonly tags: TagRegistry;
+  /** The invalidation log, newest last, bounded. */
+  readonly events: InvalidationEvent[] = [];
+  #eventId = 0;
+  /**
+   * Whether the registry's stamps can be trusted without asking the store: with no store (the registry is the
+   * truth) or with a bus (other instances announce their tag invalidations).
+   */
+  readonly trustRegistry: boolean;
+
+  constructor(options: CacheOptions) {
+    this.options = resolveOptions(options);
+    this.clock = this.options.clock;
+    this.codec = this.options.codec;
+    this.memory = new MemoryTier<unknown>({
+      maxEntries: this.options.maxEntries,
+      maxBytes: this.options.maxBytes,
+      policy: this.options.policy,
+      clock: this.clock,
+      sweepInterval: this.options.sweepInterval,
+      onRemove: (key, cause) => this.onRemove(key, cause),
+    });
+    this.tiers = this.options.tiers.map((tier) => new StoreTier(tier, this.clock));
+    this.tags = new TagRegistry(this.options.maxTags);
+    this.trustRegistry = this.tiers.length === 0 || this.options.bus !== undefined;
+    const bus = this.options.bus;
+    this.ready =
+      bus === undefined
+        ? Promise.resolve()
+        : bus.start({
+            message: (envelope) => this.receive(envelope),
+            reconnected: () => this.recover('reconnect'),
+            error: (error) => this.emitter.reportError(error, `${bus.name}.subscribe`),
+          });
+    // Surfaced through ready() and the error event; never an unhandled rejection.
+    this.ready.catch((error: unknown) => this.emitter.reportError(error, 'bus.start'));
+  }
+
+  /** Tells the other instances; failures are reported (and thrown in strict mode), never silently lost. */
+  async announce(message: BusMessage): Promise<void> {
+    const bus = this.options.bus;
+    if (bus === undefined) return;
+    this.#seq++;
+    try {
+      await bus.publish({ ...message, origin: this.origin, seq: this.#seq, prefix: this.options.prefix });
+    } catch (error) {
+      this.storeFailed(error, `${bus.name}.publish`, message.type === 'keys' && message.keys.length === 1 ? message.keys[0] : undefined);
+    }
+  }
+
+  receive(envelope: BusEnvelope): void {
+    if (envelope.origin === this.origin || envelope.prefix !== this.options.prefix || this.closed) return;
+    const last = this.#lastSeq.get(envelope.origin);
+    if (last !== undefined && envelope.seq <= last) return;
+    this.#lastSeq.set(envelope.origin, envelope.seq);
+    if (last !== undefined && envelope.seq !== last + 1) {
+      // Something between last and this one never arrived: whatever it invalidated may still be here.
+      this.recover('gap', envelope.origin);
+      return;
+    }
+    switch (envelope.type) {
+      case 'keys':
+        for (const key of envelope.keys) this.memory.delete(key);
+        break;
+      case 'clear':
+        this.memory.clear();
+        break;
+      case 'namespace':
+        for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
+        break;
+      case 'tags':
+        envelope.tags.forEach((tag, i) => this.tags.set(tag, envelope.stamps[i] as string));
+        break;
+      case 'pattern': {
+        const match = globToRegExp(envelope.pattern);
+        for (const key of [...this.memory.keys()]) if (match.test(key)) this.memory.delete(key);
+        break;
+      }
+    }
+    if (this.emitter.listeners.remote !== undefined) {
+      this.emitter.emit('remote', envelope.type === 'keys' ? { origin: envelope.origin, type: 'keys', keys: envelope.keys } : { origin: envelope.origin, type: envelope.type });
+    }
+  }
+
+  recover(reason: 'gap' | 'reconnect', origin?: string): void {
+    const dropped = this.memory.count;
+    this.memory.clear();
+    this.tags.clear();
+    if (this.emitter.listeners.recover !== undefined) {
+      this.emitter.emit('recover', origin === undefined ? { reason, dropped } : { reason, dropped, origin });
+    }
+  }
+
+  onRemove(key: string, cause: RemovalCause): void {
+    if (cause === 'capacity') {
+      this.counters.evictions++;
+      if (this.emitter.listeners.evict !== undefined) this.emitter.emit('evict', { key, tier: 'memory' });
+    } else {
+      this.counters.expirations++;
+      if (this.emitter.listeners.expire !== undefined) this.emitter.emit('expire', { key, tier: 'memory' });
+    }
+  }
+
+  storeKey(full: string): string {
+    return this.options.prefix === '' ? full : this.options.prefix + full;
+  }
+
+  memoryDeadline(expiresAt: number, now: number): number {
+    const cap = this.options.memoryMaxTtl;
+    return cap === Number.POSITIVE_INFINITY ? expiresAt : Math.min(expiresAt, now + cap);
+  }
+
+  /**
+   * A store call that failed: told to `error` listeners, thrown in strict mode. Returns normally otherwise
+   * so the caller carries on with the other tiers.
+   */
+  storeFailed(error: unknown, operation: string, key: string | undefined): void {
+    this.emitter.reportError(error, operation, key);
+    if (this.options.strict) throw error;
+  }
+
+  /** Runs a store call; undefined when it failed or was skipped (and strict mode is off). */
+  async attempt<T>(tier: StoreTier, operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T | undefined> {
+    if (!tier.available()) {
+      if (this.options.strict) {
+        throw new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key });
+      }
+      return undefined;
+    }
+    try {
+      const result = await tier.run(operation, call, key);
+      if (tier.hasPending) this.scheduleReplay(tier, 0);
+      return result;
+    } catch (error) {
+      this.storeFailed(error, `${tier.name}.${operation}`, key);
+      return undefined;
+    }
+  }
+
+  /** Applies a write to a store, or remembers it for replay when the store cannot take it now. */
+  async write(tier: StoreTier, full: string, bytes: Uint8Array | undefined, expiresAt: number, createdAt: number): Promise<boolean> {
+    const key = this.storeKey(full);
+    const ok =
+      bytes === undefined
+        ? await this.attempt(tier, 'delete', (s) => s.delete(key), full)
+        : await this.attempt(tier, 'set', (s) => s.set(key, bytes, tier.deadlineFor(expiresAt)).then(() => true), full);
+    if (ok === undefined) {
+      const pending = bytes === undefined ? { kind: 'delete' as const, at: createdAt } : { kind: 'set' as const, bytes, expiresAt, createdAt };
+      this.remember(tier, full, pending);
+      return false;
+    }
+    if (bytes === undefined) tier.counters.deletes++;
+    else tier.counters.sets++;
+    return ok;
+  }
+
+  remember(tier: StoreTier, full: string, write: Parameters<StoreTier['remember']>[1]): void {
+    const { dropped } = tier.remember(full, write);
+    if (dropped > 0) {
+      this.emitter.reportError(
+        new CacheError('E_BACKEND', `${tier.name}: ${dropped} pending writes dropped; the queue is full`),
+        `${tier.name}.replay`,
+      );
+    }
+    this.scheduleReplay(tier, tier.timeoutMs);
+  }
+
+  /** Tries the replay after `delayMs`, again and again while the store keeps failing. Never keeps the process alive. */
+  scheduleReplay(tier: StoreTier, delayMs: number): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.#replayTimers.delete(timer);
+      if (this.closed || !tier.hasPending) return;
+      if (!tier.available()) {
+        this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
+        return;
+      }
+      // Deliberately not awaited: the replay runs beside the caller's traffic and reports its own failures.
+      tier.replay((key) => this.storeKey(key)).then(
+        () => {
+          if (tier.hasPending) this.scheduleReplay(tier, tier.timeoutMs);
+        },
+        (error: unknown) => {
+          this.emitter.reportError(error, `${tier.name}.replay`);
+          this.scheduleReplay(tier, Math.max(100, tier.timeoutMs));
+        },
+      );
+    }, delayMs);
+    timer.unref();
+    this.#replayTimers.add(timer);
+  }
+
+  /**
+   * Reads down the store tiers. On a hit, the memory tier and the stores above the one that answered are
+   * backfilled with the entry's remaining TTL (the deadline travels in the entry).
+   */
+  async readStores(full: string, allowStale = false): Promise<Found | undefined> {
+    const key = this.storeKey(full);
+    for (let i = 0; i < this.tiers.length; i++) {
+      const tier = this.tiers[i] as StoreTier;
+      const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
+      if (bytes === undefined) {
+        tier.counters.misses++;
+        continue;
+      }
+      const found = this.open(tier, full, bytes);
+      if (found === undefined) continue;
+      const { value, entry } = found;
+      const verdict = await this.storedVerdict(entry);
+      if (verdict === INVALID || (verdict === STALE && !allowStale)) {
+        tier.counters.misses++;
+        continue;
+      }
+      tier.counters.hits++;
+      this.counters.storeHits++;
+      const now = this.clock.now();
+      this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
+      if (i > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, i);
+      if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
+      return { value, source: tier.name, stale: verdict === STALE };
+    }
+    return undefined;
+  }
+
+  /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired or unreadable. */
+  open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: ReturnType<typeof decodeEntry> } | undefined {
+    try {
+      const entry = decodeEntry(bytes, full);
+      if (entry.expiresAt <= this.clock.now()) {
+        tier.counters.misses++;
+        return undefined;
+      }
+      return { value: this.codec.decode(entry.value, full), entry };
+    } catch (error) {
+      tier.counters.misses++;
+      this.emitter.reportError(error, `${tier.name}.decode`, full);
+      return undefined;
+    }
+  }
+
+  /** Writes an entry found in tier `below` into the stores above it, in the background. */
+  backfill(full: string, bytes: Uint8Array, expiresAt: number, createdAt: number, below: number): void {
+    for (let i = 0; i < below; i++) {
+      const tier = this.tiers[i] as StoreTier;
+      // Deliberately not awaited: a read must not wait for the tiers it did not need; failures are reported.
+      this.write(tier, full, bytes, expiresAt, createdAt).catch((error: unknown) => this.emitter.reportError(error, `${tier.name}.backfill`, full));
+    }
+  }
+
+  record(event: Omit<InvalidationEvent, 'id' | 'at'>): void {
+    this.events.push({ ...event, id: ++this.#eventId, at: new Date(this.clock.now()) });
+    if (this.events.length > 1_000) this.events.splice(0, this.events.length - 1_000);
+  }
+
+  /** The store that holds tag markers: the first store (the shared one, by convention), if any. */
+  get markerTier(): StoreTier | undefined {
+    return this.tiers[0];
+  }
+
+  /**
+   * Current stamps of `tags`, read from the marker store (or the registry, when it can be trusted).
+   * `create` writes a marker for tags that have none, so the entry about to be written has something to match.
+   */
+  async currentStamps(tags: readonly string[], create: boolean): Promise<(string | undefined)[]> {
+    const out: (string | undefined)[] = tags.map((tag) => (this.trustRegistry ? this.tags.get(tag) : undefined));
+    const missing = tags.map((_, i) => i).filter((i) => out[i] === undefined);
+    if (missing.length === 0) return out;
+    const tier = this.markerTier;
+    if (tier === undefined) {
+      // No store: the registry is the only truth, and a forgotten tag starts afresh.
+      for (const i of missing) {
+        if (!create) continue;
+        const stamp = newStamp();
+        this.tags.set(tags[i] as string, stamp);
+        out[i] = stamp;
+      }
+      return out;
+    }
+    const keys = missing.map((i) => this.storeKey(MARKER + (tags[i] as string)));
+    const found = await this.attempt(tier, 'getMany', (s) => (s.getMany === undefined ? Promise.all(keys.map((k) => s.get(k))) : s.getMany(keys)));
+    if (found === undefined) return out;
+    const decoder = new TextDecoder();
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j] as number;
+      const tag = tags[i] as string;
+      let stamp = found[j] === undefined ? undefined : decoder.decode(found[j]);
+      if (stamp === undefined && create) {
+        const fresh = newStamp();
+        const bytes = new TextEncoder().encode(fresh);
+        const key = keys[j] as string;
+        const deadline = this.clock.now() + MARKER_TTL_MS;
+        const added = await this.attempt(tier, 'add', (s) =>
+          s.add === undefined ? s.set(key, bytes, deadline).then(() => true) : s.add(key, bytes, deadline),
+        );
+        if (added === true) stamp = fresh;
+        else if (added === false) {
+          const now = await this.attempt(tier, 'get', (s) => s.get(key));
+          stamp = now === undefined ? undefined : decoder.decode(now);
+        }
+      }
+      if (stamp !== undefined) {
+        this.tags.set(tag, stamp);
+        out[i] = stamp;
+      }
+    }
+    return out;
+  }
+
+  /** FRESH, STALE or INVALID for an entry's recorded stamps, asking the marker store when needed. */
+  async verdict(meta: TagMeta): Promise<number> {
+    if (this.trustRegistry) {
+      const known = this.tags.verdict(meta.tags, meta.stamps);
+      if (known !== UNKNOWN) return known;
+    }
+    const current = await this.currentStamps(meta.tags, false);
+    let worst = FRESH;
+    for (let i = 0; i < current.length; i++) {
+      const stamp = current[i];
+      if (stamp === undefined) return INVALID;
+      worst = Math.max(worst, compareStamp(meta.stamps[i] as string, stamp));
+    }
+    return worst;
+  }
+
+  /**
+   * Replaces the stamps of `tags` (both tokens, or only the soft one) in the marker store, the registry and,
+   * through the bus, every other instance. One write per tag, whatever the number of tagged entries.
+   */
+  async invalidateTags(tags: readonly string[], soft: boolean): Promise<void> {
+    const stamps: string[] = [];
+    const changed: string[] = [];
+    const current = soft ? await this.currentStamps(tags, false) : [];
+    tags.forEach((tag, i) => {
+      const before = current[i];
+      if (soft && before === undefined) return; // no marker: no entry of this tag can still validate
+      const stamp = soft ? softened(before as string) : newStamp();
+      this.tags.set(tag, stamp);
+      stamps.push(stamp);
+      changed.push(tag);
+    });
+    const tier = this.markerTier;
+    if (tier !== undefined) {
+      const now = this.clock.now();
+      const encoder = new TextEncoder();
+      await Promise.all(changed.map((tag, i) => this.write(tier, MARKER + tag, encoder.encode(stamps[i]), now + MARKER_TTL_MS, now)));
+    }
+    if (changed.length > 0) await this.announce({ type: 'tags', tags: changed, stamps });
+  }
+
+  /** Decides an entry read from a store: FRESH, STALE or INVALID. */
+  async storedVerdict(entry: DecodedEntry): Promise<number> {
+    if (entry.tags === undefined || entry.stamps === undefined) return FRESH;
+    return this.verdict({ tags: entry.tags, stamps: entry.stamps });
+  }
+
+  memorySize(full: string, encodedLength: number): number {
+    return encodedLength + 2 * full.length + ENTRY_OVERHEAD_BYTES;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#replayTimers) clearTimeout(timer);
+    this.#replayTimers.clear();
+    this.memory.close();
+    this.memory.clear();
+    const closing = this.tiers.map((tier) => tier.store.close());
+    if (this.options.bus !== undefined) closing.push(this.options.bus.close());
+    const results = await Promise.allSettled(closing);
+    for (const result of results) if (result.status === 'rejected') this.emitter.reportError(result.reason, 'close');
+  }
+}
+
+
+/** The memory tier's per-entry data for a decoded entry: its tags and stamps, or nothing. */
+export function metaOf(entry: { tags: readonly string[] | undefined; stamps: readonly string[] | undefined }): TagMeta | undefined {
+  return entry.tags === undefined || entry.stamps === undefined ? undefined : { tags: entry.tags, stamps: entry.stamps };
+}
+
+/** A glob where `*` is any run and `?` one character; everything else is literal. */
+export function globToRegExp(pattern: string): RegExp {
+  let source = '^';
+  for (const ch of pattern) {
+    if (ch === '*') source += '[\\s\\S]*';
+    else if (ch === '?') source += '[\\s\\S]';
+    else source += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(source + '$', 'u');
+}
