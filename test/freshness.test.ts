@@ -1,0 +1,216 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cache, CacheError } from '../src/index.js';
+import { redisBus } from '../src/bus/redis.js';
+import { memcachedStore } from '../src/stores/memcached.js';
+import { redisStore } from '../src/stores/redis.js';
+import { createFakeClock } from '../src/testing/index.js';
+
+const open: Cache[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+let unique = 0;
+
+function memoryCache() {
+  const cache = new Cache({ clock: createFakeClock() });
+  open.push(cache);
+  return cache;
+}
+
+/** Instances sharing one Redis prefix; `bus` decides whether they also share a bus. */
+function redisCaches(count: number, bus: boolean) {
+  const prefix = `fresh-${process.pid}-${++unique}:`;
+  return Array.from({ length: count }, () => {
+    const cache = new Cache({
+      prefix,
+      stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix: 'tc:' })],
+      ...(bus ? { bus: redisBus({ url: 'redis://127.0.0.1:6379', channel: `${prefix}bus` }) } : {}),
+    });
+    open.push(cache);
+    return cache;
+  });
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('tags on the memory tier', () => {
+  it('invalidateTags removes every entry of the tag and nothing else', async () => {
+    const cache = memoryCache();
+    await cache.set('a', 1, { tags: ['user:1', 'balance'] });
+    await cache.set('b', 2, { tags: ['user:1'] });
+    await cache.set('c', 3, { tags: ['user:2'] });
+    await cache.set('d', 4);
+    expect(await cache.invalidateTags(['user:1'])).toBe(1);
+    expect(await cache.getMany(['a', 'b', 'c', 'd'])).toStrictEqual([undefined, undefined, 3, 4]);
+    expect(await cache.has('a')).toBe(false);
+    expect(await cache.inspect('a')).toBeUndefined();
+  });
+
+  it('an entry written after the invalidation is valid again', async () => {
+    const cache = memoryCache();
+    await cache.set('a', 1, { tags: ['t'] });
+    await cache.invalidateTags(['t']);
+    await cache.set('a', 2, { tags: ['t'] });
+    expect(await cache.get('a')).toBe(2);
+  });
+
+  it('expireTags makes entries stale: hidden by default, served to callers who accept stale data', async () => {
+    const cache = memoryCache();
+    await cache.set('a', 'old', { tags: ['t'] });
+    expect(await cache.expireTags(['t'])).toBe(1);
+    expect(await cache.get('a')).toBeUndefined();
+    expect(await cache.get('a', { stale: true })).toBe('old');
+    expect(await cache.inspect('a')).toMatchObject({ stale: true });
+    expect(await cache.has('a')).toBe(false);
+  });
+
+  it('hard beats soft: after invalidateTags even stale readers get nothing', async () => {
+    const cache = memoryCache();
+    await cache.set('a', 'old', { tags: ['t'] });
+    await cache.expireTags(['t']);
+    await cache.invalidateTags(['t']);
+    expect(await cache.get('a', { stale: true })).toBeUndefined();
+  });
+
+  it('costs the same whatever the number of tagged entries (no entry is touched)', async () => {
+    const cache = new Cache({ clock: createFakeClock(), memory: { maxEntries: 50_000 } });
+    open.push(cache);
+    await cache.setMany(Array.from({ length: 20_000 }, (_, i) => ({ key: `k${i}`, value: i, tags: ['bulk'] })));
+    const evicted: string[] = [];
+    cache.on('delete', (e) => evicted.push(e.key));
+    await cache.invalidateTags(['bulk']);
+    expect(evicted).toHaveLength(0);
+    expect(cache.getStats().keyCount).toBe(20_000);
+    expect(await cache.get('k123')).toBeUndefined();
+  });
+
+  it('refuses empty and malformed tag lists', async () => {
+    const cache = memoryCache();
+    await expect(cache.invalidateTags([])).rejects.toThrow(/tags must not be empty/);
+    await expect(cache.invalidateTags([''])).rejects.toThrow(/tag must not be empty/);
+    await expect(cache.expireTags('t' as unknown as string[])).rejects.toThrow(/tags must be an array/);
+  });
+});
+
+describe('patterns on the memory tier', () => {
+  it('removes exactly the matching keys and counts them', async () => {
+    const cache = memoryCache();
+    for (const key of ['forecast:user_123:balance:30d:linear:a', 'forecast:user_123:burn_rate:90d:ema:b', 'forecast:user_456:balance:30d:linear:c']) {
+      await cache.set(key, key);
+    }
+    expect(await cache.invalidatePattern('forecast:*:balance:*')).toBe(2);
+    expect(await cache.get('forecast:user_123:burn_rate:90d:ema:b')).toBeDefined();
+    expect(await cache.invalidatePattern('forecast:user_12?:*')).toBe(1);
+  });
+
+  it('refuses empty patterns and a bare * unless confirmed', async () => {
+    const cache = memoryCache();
+    await cache.set('a', 1);
+    await expect(cache.invalidatePattern('')).rejects.toThrow(/pattern must be a non-empty string/);
+    const error = await cache.invalidatePattern('**').catch((e: unknown) => e);
+    expect((error as CacheError).code).toBe('E_NOT_CONFIRMED');
+    expect(await cache.get('a')).toBe(1);
+    expect(await cache.invalidatePattern('*', { confirm: true })).toBe(1);
+  });
+
+  it('invalidate({ userId }) escapes the id: glob characters invalidate that user only', async () => {
+    const cache = memoryCache();
+    await cache.set('forecast:user_1:balance:30d:linear:x', 1);
+    await cache.set('forecast:user_2:balance:30d:linear:x', 2);
+    await cache.set('forecast:*:balance:30d:linear:x', 3);
+    await cache.set('forecast:%2A:balance:30d:linear:x', 4);
+    expect(await cache.invalidate({ userId: '*' })).toBe(1);
+    expect(await cache.getMany(['forecast:user_1:balance:30d:linear:x', 'forecast:user_2:balance:30d:linear:x', 'forecast:*:balance:30d:linear:x', 'forecast:%2A:balance:30d:linear:x'])).toStrictEqual([1, 2, 3, undefined]);
+    expect(await cache.invalidate({ userId: 'user_1' })).toBe(1);
+  });
+
+  it('invalidate takes the union of keys, pattern and tags, and records events with reason', async () => {
+    const cache = memoryCache();
+    await cache.setMany([
+      { key: 'k1', value: 1 },
+      { key: 'p:1', value: 2 },
+      { key: 't1', value: 3, tags: ['t'] },
+      { key: 'other', value: 4 },
+    ]);
+    expect(await cache.invalidate({ keys: ['k1', 'missing'], pattern: 'p:*', tags: ['t'] }, { reason: 'data_update', triggeredBy: 'test' })).toBe(2);
+    expect(await cache.getMany(['k1', 'p:1', 't1', 'other'])).toStrictEqual([undefined, undefined, undefined, 4]);
+    const [event] = cache.getInvalidationEvents({ limit: 1 });
+    expect(event).toMatchObject({ reason: 'data_update', triggeredBy: 'test', count: 2, pattern: 'p:*', tags: ['t'] });
+    await expect(cache.invalidate({})).rejects.toThrow(/at least one of/);
+  });
+
+  it('works inside a namespace view only', async () => {
+    const cache = memoryCache();
+    const users = cache.namespace('users');
+    await users.set('1', 'a');
+    await cache.set('1', 'root');
+    expect(await users.invalidatePattern('*', { confirm: true })).toBe(1);
+    expect(await cache.get('1')).toBe('root');
+  });
+});
+
+describe('tags and patterns over Redis, across instances', () => {
+  it('with a bus: another instance stops serving an invalidated tag from its memory tier', async () => {
+    const [a, b] = redisCaches(2, true) as [Cache, Cache];
+    await Promise.all([a.ready(), b.ready()]);
+    await a.set('k', 'v1', { tags: ['t'] });
+    expect(await b.getResult('k')).toMatchObject({ value: 'v1', source: 'redis' });
+    expect(await b.getResult('k')).toMatchObject({ value: 'v1', source: 'memory' });
+    await a.invalidateTags(['t']);
+    await until(async () => (await b.get('k')) === undefined, 'b to drop the tagged entry');
+    await a.set('k', 'v2', { tags: ['t'] });
+    await until(async () => (await b.get('k')) === 'v2', 'b to see the new entry');
+  });
+
+  it('without a bus: a read from the shared tier checks the tag marker in the store', async () => {
+    const [a, b] = redisCaches(2, false) as [Cache, Cache];
+    await a.set('k', 'v1', { tags: ['t'] });
+    await b.invalidateTags(['t']);
+    // a's memory copy is a's own business without a bus; a fresh instance reading Redis must not see v1.
+    const [c] = redisCaches(1, false) as [Cache];
+    expect(await c.get('k')).toBeUndefined();
+  });
+
+  it('soft expiry over Redis: stale readers only', async () => {
+    const [a, b] = redisCaches(2, true) as [Cache, Cache];
+    await Promise.all([a.ready(), b.ready()]);
+    await a.set('k', 'old', { tags: ['t'] });
+    await a.expireTags(['t']);
+    expect(await b.get('k')).toBeUndefined();
+    expect(await b.get('k', { stale: true })).toBe('old');
+  });
+
+  it('patterns remove keys from Redis and other instances’ memory tiers', async () => {
+    const [a, b] = redisCaches(2, true) as [Cache, Cache];
+    await Promise.all([a.ready(), b.ready()]);
+    await a.setMany([
+      { key: 'forecast:u1:balance:30d:linear:x', value: 1 },
+      { key: 'forecast:u1:runway:1y:basic:x', value: 2 },
+      { key: 'forecast:u2:balance:30d:linear:x', value: 3 },
+    ]);
+    expect(await b.getMany(['forecast:u1:balance:30d:linear:x', 'forecast:u2:balance:30d:linear:x'])).toStrictEqual([1, 3]);
+    expect(await a.invalidatePattern('forecast:u1:*')).toBe(2);
+    await until(async () => (await b.get('forecast:u1:balance:30d:linear:x')) === undefined, 'b to apply the pattern');
+    expect(await b.get('forecast:u2:balance:30d:linear:x')).toBe(3);
+    const [c] = redisCaches(1, false) as [Cache];
+    expect(await c.get('forecast:u1:runway:1y:basic:x')).toBeUndefined();
+  });
+
+  it('a store that cannot list keys makes a pattern fail clearly, before removing anything', async () => {
+    const cache = new Cache({ stores: [memcachedStore({ prefix: `pat${process.pid}:` })] });
+    open.push(cache);
+    await cache.set('a:1', 1);
+    const error = await cache.invalidatePattern('a:*').catch((e: unknown) => e);
+    expect((error as CacheError).code).toBe('E_UNSUPPORTED');
+    expect((error as Error).message).toMatch(/memcached: cannot list keys/);
+    expect(await cache.get('a:1')).toBe(1);
+  });
+});
