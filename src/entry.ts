@@ -62,37 +62,39 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array 
   return out;
 }
 
+// At module level: a closure per call costs an allocation (and, under esbuild's keepNames, a defineProperty).
+function fail(why: string, key: string | undefined): never {
+  throw new DecodeError(`cannot read the stored entry${key === undefined ? '' : ` for key ${JSON.stringify(key)}`}: ${why}`, key === undefined ? {} : { key });
+}
+
 export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
-  const fail = (why: string): never => {
-    throw new DecodeError(`cannot read the stored entry${key === undefined ? '' : ` for key ${JSON.stringify(key)}`}: ${why}`, key === undefined ? {} : { key });
-  };
-  if (bytes.length < FIXED) fail(`${bytes.length} bytes is shorter than an entry header`);
-  if (bytes[0] !== ENTRY_VERSION) fail(`unknown entry version ${bytes[0]}`);
+  if (bytes.length < FIXED) fail(`${bytes.length} bytes is shorter than an entry header`, key);
+  if (bytes[0] !== ENTRY_VERSION) fail(`unknown entry version ${bytes[0]}`, key);
   const flags = bytes[1] as number;
-  if ((flags & ~FLAG_TAGS) !== 0) fail(`unknown entry flags ${flags}`);
+  if ((flags & ~FLAG_TAGS) !== 0) fail(`unknown entry flags ${flags}`, key);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const createdAt = view.getFloat64(2, true);
   const expiresAt = view.getFloat64(10, true);
-  if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps');
+  if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps', key);
   let at = FIXED;
   let tags: string[] | undefined;
   let stamps: string[] | undefined;
   const text = (): string => {
-    if (at + 2 > bytes.length) fail('truncated tag list');
+    if (at + 2 > bytes.length) fail('truncated tag list', key);
     const length = view.getUint16(at, true);
     at += 2;
-    if (at + length > bytes.length) fail('truncated tag');
+    if (at + length > bytes.length) fail('truncated tag', key);
     let out = '';
     try {
       out = fromUtf8.decode(bytes.subarray(at, at + length));
     } catch {
-      fail('a tag is not valid UTF-8');
+      fail('a tag is not valid UTF-8', key);
     }
     at += length;
     return out;
   };
   if ((flags & FLAG_TAGS) !== 0) {
-    if (at + 2 > bytes.length) fail('truncated tag list');
+    if (at + 2 > bytes.length) fail('truncated tag list', key);
     const count = view.getUint16(at, true);
     at += 2;
     tags = [];

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cache, CacheError } from '../src/index.js';
+import type { CacheError } from '../src/index.js';
+import { Cache } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
 import { memcachedStore } from '../src/stores/memcached.js';
 import { redisStore } from '../src/stores/redis.js';

