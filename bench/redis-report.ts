@@ -9,7 +9,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCRIPT = 'redis-tier.ts';
 /** Throughput rounds: every configuration runs once per round, in a rotated order; the median round is shown. */
 const ROUNDS = 3;
-const THROUGHPUT_CONTENDERS = ['tiercache', 'bentocache', 'cache-manager', 'bentocache+autopipe'] as const;
+const THROUGHPUT_CONTENDERS = ['tiercache', 'bentocache', 'cache-manager', 'tiercache+autopipe', 'bentocache+autopipe'] as const;
 
 const fmt = (x: number, digits = 0) => x.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const pct = (x: number) => `${(x * 100).toFixed(x >= 0.999 || x <= 0.001 ? 2 : 1)}%`;

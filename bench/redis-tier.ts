@@ -543,7 +543,7 @@ function makeContender(contender: string, mode: string, prefix: string): Contend
       const store = autopipe ? redisStore({ url: REDIS_URL, prefix, redis: { enableAutoPipelining: true } }) : redisStore({ url: REDIS_URL, prefix });
       const cache = new Cache({ memory, stores: [store], defaultTtl: TTL_MS });
       return {
-        setup: (tiered ? `memory { maxEntries: ${T_L1} } (W-TinyLFU) + redisStore` : 'memory { maxEntries: 1, maxTtl: 0.001 } + redisStore') + (autopipe ? pipeNote : ' (ioredis auto-pipelining, its default)'),
+        setup: (tiered ? `memory { maxEntries: ${T_L1} } (W-TinyLFU) + redisStore` : 'memory { maxEntries: 1, maxTtl: 0.001 } + redisStore') + pipeNote,
         get: (key) => cache.get(key),
         set: (key, v) => cache.set(key, v, { ttl: TTL_MS }),
         l2Reads: () => {

@@ -368,9 +368,9 @@ export class RedisStore implements Store {
       connectTimeout: CONNECT_TIMEOUT_MS,
       maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
       retryStrategy: reconnectDelay,
-      // Commands issued in the same tick go out in one socket write: +45% throughput at concurrency 64 in
-      // `npm run bench`, at no measurable cost to a lone read.
-      enableAutoPipelining: true,
+      // ioredis auto-pipelining is left off: it defers every command by a tick, which measured +15 µs on a lone
+      // read (docs/benchmarks.md); under heavy concurrency, `redis: { enableAutoPipelining: true }` gains ~45%
+      // throughput instead.
       ...redisOptions,
     };
     try {
