@@ -3,6 +3,7 @@ import { FRESH, INVALID, newStamp, STALE } from './freshness/tags.js';
 import { decodeEntry, encodeEntry } from './entry.js';
 import { CacheError, isCacheError } from './errors.js';
 import type { CacheEventName, CacheListener } from './events.js';
+import { buildKey } from './keys/build-key.js';
 import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
@@ -64,6 +65,18 @@ export interface InvalidationEvent {
   tags?: readonly string[];
   /** Entries removed, where it can be known; `undefined` for tags (invalidated lazily, without a count). */
   count: number | undefined;
+}
+
+/**
+ * Invalidates more when something is invalidated (seed 001): when one of `whenTags` is invalidated, or when
+ * `invalidateByWrite(whenResource, ...)` reports a write. Templates in `invalidateTags`/`invalidatePatterns`
+ * may use `{id}` (the resource id) and the fields of the write's context; substituted values are escaped.
+ */
+export interface InvalidationRule {
+  whenTags?: readonly string[];
+  whenResource?: string;
+  invalidateTags?: readonly string[];
+  invalidatePatterns?: readonly string[];
 }
 
 export interface SetManyEntry extends SetOptions {
@@ -620,6 +633,118 @@ export class Cache {
   }
 
   /**
+   * Adds a rule; returns a function that removes it. Rules belong to this instance (they are code, not data).
+   *
+   * @example
+   * cache.addInvalidationRule({ whenResource: 'transaction', invalidateTags: ['user:{userId}'], invalidatePatterns: ['forecast:{userId}:*'] });
+   * await cache.invalidateByWrite('transaction', 't-1', { userId: 'user_123' });
+   */
+  addInvalidationRule(rule: InvalidationRule): () => void {
+    if (typeof rule !== 'object' || rule === null) throw new TypeError('an invalidation rule must be an object');
+    if (rule.whenTags === undefined && rule.whenResource === undefined) throw new TypeError('an invalidation rule needs whenTags or whenResource');
+    if (rule.invalidateTags === undefined && rule.invalidatePatterns === undefined) {
+      throw new TypeError('an invalidation rule needs invalidateTags or invalidatePatterns');
+    }
+    if (rule.whenTags !== undefined) checkTagList(rule.whenTags);
+    if (rule.whenResource !== undefined && (typeof rule.whenResource !== 'string' || rule.whenResource.length === 0)) {
+      throw new TypeError('whenResource must be a non-empty string');
+    }
+    for (const template of [...(rule.invalidateTags ?? []), ...(rule.invalidatePatterns ?? [])]) {
+      if (typeof template !== 'string' || template.length === 0) throw new TypeError('rule templates must be non-empty strings');
+    }
+    const frozen = Object.freeze({ ...rule });
+    const rules = this.#core.rules;
+    rules.push(frozen);
+    return () => {
+      const at = rules.indexOf(frozen);
+      if (at >= 0) rules.splice(at, 1);
+    };
+  }
+
+  /**
+   * Tells the cache that a resource was written (seed 001): invalidates the tags `<resourceType>` and
+   * `<resourceType>:<resourceId>`, plus whatever the rules for that resource name. Resolves to the number of
+   * keys removed by patterns (tags are lazy and not counted).
+   */
+  async invalidateByWrite(resourceType: string, resourceId?: string | number, context: Readonly<Record<string, string | number>> = {}, options: InvalidateOptions = {}): Promise<number> {
+    if (typeof resourceType !== 'string' || resourceType.length === 0) throw new TypeError('resourceType must be a non-empty string');
+    this.#requireOpen();
+    const values: Record<string, string | number> = { ...context };
+    if (resourceId !== undefined) values.id = resourceId;
+    const tags = [resourceType];
+    if (resourceId !== undefined) tags.push(`${resourceType}:${String(resourceId)}`);
+    const patterns: string[] = [];
+    for (const rule of this.#core.rules) {
+      if (rule.whenResource !== resourceType) continue;
+      for (const template of rule.invalidateTags ?? []) tags.push(buildKey(template, values));
+      for (const template of rule.invalidatePatterns ?? []) patterns.push(buildKey(template, values));
+    }
+    return this.invalidate({ tags, ...(patterns.length === 0 ? {} : { pattern: patterns.join('\u0000') }) }, { reason: options.reason ?? `write:${resourceType}`, ...(options.triggeredBy === undefined ? {} : { triggeredBy: options.triggeredBy }) });
+  }
+
+  /** Tags and patterns that rules add to an invalidation of `tags`, followed transitively (cycles are safe). */
+  #expand(tags: readonly string[]): { tags: string[]; patterns: string[] } {
+    const seen = new Set(tags);
+    const patterns = new Set<string>();
+    const queue = [...tags];
+    for (let tag = queue.shift(); tag !== undefined; tag = queue.shift()) {
+      for (const rule of this.#core.rules) {
+        if (rule.whenTags?.includes(tag) !== true) continue;
+        for (const next of rule.invalidateTags ?? []) {
+          if (!seen.has(next)) {
+            seen.add(next);
+            queue.push(next);
+          }
+        }
+        for (const pattern of rule.invalidatePatterns ?? []) patterns.add(pattern);
+      }
+    }
+    return { tags: [...seen], patterns: [...patterns] };
+  }
+
+  /**
+   * Records that `key` is derived from `dependsOn` (seed 001): invalidating any of those with
+   * `invalidateWithDependencies` also invalidates `key`. Kept in the first store when it can list keys, so
+   * every instance sees the same graph; the edges live `ttl` (default: the cache's default TTL).
+   */
+  async addDependency(key: string, dependsOn: string | readonly string[], options: { ttl?: number | string } = {}): Promise<void> {
+    const full = this.#validKey(key);
+    const sources = (typeof dependsOn === 'string' ? [dependsOn] : [...dependsOn]).map((source) => this.#validKey(source));
+    if (sources.length === 0) throw new TypeError('dependsOn must name at least one key');
+    const core = this.#core;
+    const ttl = deadlineOf(options.ttl ?? core.options.defaultTtl, 0, 'ttl');
+    if (ttl <= 0) throw new TypeError('a dependency ttl must be greater than 0');
+    await core.addDependency(full, sources, ttl);
+  }
+
+  /**
+   * Removes `key` and every key that depends on it (transitively with `recursive`, the default; cycles are
+   * safe). Resolves to the number of keys that held a live value.
+   */
+  async invalidateWithDependencies(key: string, options: InvalidateOptions & { recursive?: boolean } = {}): Promise<number> {
+    const start = this.#validKey(key);
+    const core = this.#core;
+    const seen = new Set([start]);
+    let frontier = [start];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (const source of frontier) {
+        for (const dependent of await core.dependentsOf(source)) {
+          if (seen.has(dependent)) continue;
+          seen.add(dependent);
+          next.push(dependent);
+        }
+      }
+      frontier = options.recursive === false ? [] : next;
+    }
+    const all = [...seen];
+    const live = await Promise.all(all.map((full) => this.#deleteOne(full)));
+    const count = live.filter(Boolean).length;
+    this.#record('keys', options, { keys: all, count });
+    return count;
+  }
+
+  /**
    * Hard tag invalidation: once this resolves, no reader (of any tier, in any instance that shares the
    * stores) gets an entry written with one of these tags before the call; other instances' memory tiers
    * follow within the bus delivery time. Costs one write per tag, whatever the number of tagged entries.
@@ -628,8 +753,11 @@ export class Cache {
   async invalidateTags(tags: readonly string[], options: InvalidateOptions = {}): Promise<number> {
     const list = checkTagList(tags);
     this.#requireOpen();
-    await this.#core.invalidateTags(list, false);
-    this.#record('tags', options, { tags: list, count: undefined });
+    const expanded = this.#expand(list);
+    const patterns = expanded.patterns.map((pattern) => this.#checkPattern(pattern, false));
+    await this.#core.invalidateTags(expanded.tags, false);
+    for (const pattern of patterns) await this.#removePatternKeys(pattern);
+    this.#record('tags', options, { tags: expanded.tags, count: undefined });
     return list.length;
   }
 
@@ -671,9 +799,11 @@ export class Cache {
     if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new TypeError('userId must be a non-empty string');
     if (keys !== undefined) requireArray(keys, 'keys must be an array of keys');
     const patterns: string[] = [];
-    if (pattern !== undefined) patterns.push(this.#checkPattern(pattern, options.confirm === true));
+    // invalidateByWrite joins several rule patterns with NUL, a character no key or pattern can hold.
+    if (pattern !== undefined) for (const p of pattern.split('\u0000')) patterns.push(this.#checkPattern(p, options.confirm === true));
     if (userId !== undefined) patterns.push(this.#checkPattern(`forecast:${escapeSegment(userId)}:*`, false));
-    const tagList = tags === undefined ? undefined : checkTagList(tags);
+    const tagList = tags === undefined ? undefined : this.#expand(checkTagList(tags));
+    if (tagList !== undefined) for (const p of tagList.patterns) patterns.push(this.#checkPattern(p, false));
     const fulls = keys === undefined ? [] : keys.map((key) => this.#validKey(key));
     this.#requireOpen();
 
@@ -685,11 +815,11 @@ export class Cache {
       });
     }
     for (const p of patterns) for (const key of await this.#removePatternKeys(p)) removed.add(key);
-    if (tagList !== undefined) await this.#core.invalidateTags(tagList, false);
+    if (tagList !== undefined) await this.#core.invalidateTags(tagList.tags, false);
     const event: Partial<InvalidationEvent> = { count: removed.size };
     if (keys !== undefined) event.keys = keys;
     if (pattern !== undefined || userId !== undefined) event.pattern = patterns.join(' | ');
-    if (tagList !== undefined) event.tags = tagList;
+    if (tagList !== undefined) event.tags = tagList.tags;
     this.#record(tagList !== undefined && keys === undefined && patterns.length === 0 ? 'tags' : patterns.length > 0 ? 'pattern' : 'keys', options, event);
     return removed.size;
   }

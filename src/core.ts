@@ -6,10 +6,11 @@ import { decodeEntry, type DecodedEntry } from './entry.js';
 import { compareStamp, FRESH, INVALID, newStamp, softened, STALE, TagRegistry, UNKNOWN } from './freshness/tags.js';
 import { CacheError } from './errors.js';
 import { Emitter } from './events.js';
+import { escapeSegment, unescapeSegment } from './keys/escape.js';
 import { MemoryTier } from './memory/memory-tier.js';
 import type { RemovalCause } from './memory/types.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
-import type { InvalidationEvent } from './cache.js';
+import type { InvalidationEvent, InvalidationRule } from './cache.js';
 import type { Store } from './stores/contract.js';
 import { StoreTier } from './tiers/store-tier.js';
 
@@ -57,6 +58,14 @@ export interface TagMeta {
 const MARKER_TTL_MS = 10 * 365 * 86_400_000;
 // The key of a tag's marker in the stores. User keys cannot hold control characters, so none can collide.
 const MARKER = '\u0001tag:';
+// A dependency edge: DEPENDENCY + escaped source + ':' + escaped dependent; listing by prefix finds a source's dependents.
+const DEPENDENCY = '\u0001dep:';
+
+interface TagBatch {
+  hard: Set<string>;
+  soft: Set<string>;
+  done: Promise<void>;
+}
 export function isInternalKey(key: string): boolean {
   return key.charCodeAt(0) === 1;
 }
@@ -82,6 +91,10 @@ export class Core {
   /** The invalidation log, newest last, bounded. */
   readonly events: InvalidationEvent[] = [];
   #eventId = 0;
+  #tagBatch: TagBatch | undefined;
+  /** Invalidation rules (seed 001), in the order they were added. */
+  readonly rules: InvalidationRule[] = [];
+  readonly #dependents = new Map<string, Set<string>>();
   /**
    * Whether the registry's stamps can be trusted without asking the store: with no store (the registry is the
    * truth) or with a bus (other instances announce their tag invalidations).
@@ -405,26 +418,101 @@ export class Core {
   /**
    * Replaces the stamps of `tags` (both tokens, or only the soft one) in the marker store, the registry and,
    * through the bus, every other instance. One write per tag, whatever the number of tagged entries.
+   * Calls made within the same turn of the event loop (or `invalidationWindow`) are coalesced: one batched
+   * store write and one bus message for all of them; each caller's promise settles with the batch.
    */
-  async invalidateTags(tags: readonly string[], soft: boolean): Promise<void> {
-    const stamps: string[] = [];
+  invalidateTags(tags: readonly string[], soft: boolean): Promise<void> {
+    let batch = this.#tagBatch;
+    if (batch === undefined) {
+      const created: TagBatch = { hard: new Set(), soft: new Set(), done: undefined as unknown as Promise<void> };
+      created.done = new Promise<void>((resolve, reject) => {
+        const flush = () => {
+          if (this.#tagBatch === created) this.#tagBatch = undefined;
+          this.#flushTags(created).then(resolve, reject);
+        };
+        const window = this.options.invalidationWindow;
+        if (window > 0) setTimeout(flush, window).unref();
+        else setImmediate(flush).unref();
+      });
+      this.#tagBatch = batch = created;
+    }
+    for (const tag of tags) (soft ? batch.soft : batch.hard).add(tag);
+    return batch.done;
+  }
+
+  /** Sends a pending tag batch now (close() calls it so nothing is lost). */
+  async flushInvalidations(): Promise<void> {
+    const batch = this.#tagBatch;
+    if (batch !== undefined) await batch.done;
+  }
+
+  async #flushTags(batch: TagBatch): Promise<void> {
+    const hard = [...batch.hard];
+    const soft = [...batch.soft].filter((tag) => !batch.hard.has(tag));
+    const current = soft.length === 0 ? [] : await this.currentStamps(soft, false);
     const changed: string[] = [];
-    const current = soft ? await this.currentStamps(tags, false) : [];
-    tags.forEach((tag, i) => {
-      const before = current[i];
-      if (soft && before === undefined) return; // no marker: no entry of this tag can still validate
-      const stamp = soft ? softened(before as string) : newStamp();
-      this.tags.set(tag, stamp);
-      stamps.push(stamp);
+    const stamps: string[] = [];
+    for (const tag of hard) {
       changed.push(tag);
+      stamps.push(newStamp());
+    }
+    soft.forEach((tag, i) => {
+      const before = current[i];
+      if (before === undefined) return; // no marker: no entry of this tag can still validate
+      changed.push(tag);
+      stamps.push(softened(before));
     });
+    changed.forEach((tag, i) => this.tags.set(tag, stamps[i] as string));
     const tier = this.markerTier;
-    if (tier !== undefined) {
+    if (tier !== undefined && changed.length > 0) {
       const now = this.clock.now();
       const encoder = new TextEncoder();
-      await Promise.all(changed.map((tag, i) => this.write(tier, MARKER + tag, encoder.encode(stamps[i]), now + MARKER_TTL_MS, now)));
+      const writes = changed.map((tag, i) => ({ key: this.storeKey(MARKER + tag), value: encoder.encode(stamps[i]), expiresAt: now + MARKER_TTL_MS }));
+      const ok = await this.attempt(tier, 'setMany', (s) =>
+        (s.setMany === undefined ? Promise.all(writes.map((w) => s.set(w.key, w.value, w.expiresAt))) : s.setMany(writes)).then(() => true),
+      );
+      if (ok === undefined) {
+        writes.forEach((w, i) => this.remember(tier, MARKER + (changed[i] as string), { kind: 'set', bytes: w.value, expiresAt: w.expiresAt, createdAt: now }));
+      }
     }
     if (changed.length > 0) await this.announce({ type: 'tags', tags: changed, stamps });
+  }
+
+  /** Dependents of `full` as recorded here and, where the marker store can list keys, by every instance. */
+  async dependentsOf(full: string): Promise<string[]> {
+    const out = new Set(this.#dependents.get(full) ?? []);
+    const tier = this.markerTier;
+    if (tier?.store.keys !== undefined) {
+      const head = this.storeKey(DEPENDENCY + escapeSegment(full) + ':');
+      const listed = await this.attempt(tier, 'keys', async (s) => {
+        const keys: string[] = [];
+        for await (const key of (s.keys as (p: string) => AsyncIterable<string>).call(s, head + '*')) if (key.startsWith(head)) keys.push(key);
+        return keys;
+      });
+      for (const key of listed ?? []) out.add(unescapeSegment(key.slice(head.length)));
+    }
+    return [...out];
+  }
+
+  /** Records that `dependent` must go when any of `sources` is invalidated. */
+  async addDependency(dependent: string, sources: readonly string[], ttlMs: number): Promise<void> {
+    for (const source of sources) {
+      let set = this.#dependents.get(source);
+      if (set === undefined) {
+        set = new Set();
+        this.#dependents.set(source, set);
+        // Bounded like the tag registry: the oldest sources are forgotten here (the store keeps its copy).
+        if (this.#dependents.size > this.options.maxTags) this.#dependents.delete(this.#dependents.keys().next().value as string);
+      }
+      set.add(dependent);
+    }
+    const tier = this.markerTier;
+    if (tier?.store.keys === undefined) return;
+    const now = this.clock.now();
+    const one = Uint8Array.of(1);
+    await Promise.all(
+      sources.map((source) => this.write(tier, DEPENDENCY + escapeSegment(source) + ':' + escapeSegment(dependent), one, now + ttlMs, now)),
+    );
   }
 
   /** Decides an entry read from a store: FRESH, STALE or INVALID. */
@@ -438,6 +526,7 @@ export class Core {
   }
 
   async close(): Promise<void> {
+    await this.flushInvalidations().catch((error: unknown) => this.emitter.reportError(error, 'close.flush'));
     for (const timer of this.#replayTimers) clearTimeout(timer);
     this.#replayTimers.clear();
     this.memory.close();

@@ -85,6 +85,12 @@ export interface CacheOptions {
    * @default 100000
    */
   maxTags?: number;
+  /**
+   * How long tag invalidations wait to be sent together (one store write, one bus message), in ms or a
+   * duration. `0` coalesces the calls made in the same turn of the event loop.
+   * @default 0
+   */
+  invalidationWindow?: number | string;
 }
 
 export interface ResolvedOptions {
@@ -102,6 +108,7 @@ export interface ResolvedOptions {
   readonly strict: boolean;
   readonly bus: Bus | undefined;
   readonly maxTags: number;
+  readonly invalidationWindow: number;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -170,6 +177,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     strict: options.strict ?? false,
     bus: resolveBus(options.bus),
     maxTags: options.maxTags === undefined ? 100_000 : positiveInteger(options.maxTags, 'maxTags'),
+    invalidationWindow: parseDuration(options.invalidationWindow ?? 0, 'invalidationWindow'),
     defaultTtl,
     maxEntries,
     maxBytes,

@@ -215,3 +215,105 @@ describe('tags and patterns over Redis, across instances', () => {
     expect(await cache.get('a:1')).toBe(1);
   });
 });
+
+describe('dependencies', () => {
+  it('invalidating a key takes its dependents along, transitively, and survives cycles', async () => {
+    const cache = memoryCache();
+    await cache.setMany(['source', 'derived', 'report', 'unrelated'].map((key) => ({ key, value: key })));
+    await cache.addDependency('derived', 'source');
+    await cache.addDependency('report', ['derived']);
+    await cache.addDependency('source', 'report'); // a cycle
+    expect(await cache.invalidateWithDependencies('source')).toBe(3);
+    expect(await cache.getMany(['source', 'derived', 'report', 'unrelated'])).toStrictEqual([undefined, undefined, undefined, 'unrelated']);
+  });
+
+  it('stops at the direct dependents without recursive', async () => {
+    const cache = memoryCache();
+    await cache.setMany(['a', 'b', 'c'].map((key) => ({ key, value: key })));
+    await cache.addDependency('b', 'a');
+    await cache.addDependency('c', 'b');
+    expect(await cache.invalidateWithDependencies('a', { recursive: false })).toBe(2);
+    expect(await cache.get('c')).toBe('c');
+  });
+
+  it('is shared through Redis: an instance that never saw addDependency follows the graph', async () => {
+    const [a, b] = redisCaches(2, true) as [Cache, Cache];
+    await Promise.all([a.ready(), b.ready()]);
+    await a.setMany([
+      { key: 'src', value: 1 },
+      { key: 'dep', value: 2 },
+    ]);
+    await a.addDependency('dep', 'src');
+    expect(await b.invalidateWithDependencies('src')).toBe(2);
+    await until(async () => (await a.get('dep')) === undefined, 'a to drop the dependent');
+  });
+});
+
+describe('rules and invalidateByWrite', () => {
+  it('a write invalidates the resource tags and what the rules name, with escaped values', async () => {
+    const cache = memoryCache();
+    cache.addInvalidationRule({ whenResource: 'transaction', invalidateTags: ['user:{userId}'], invalidatePatterns: ['forecast:{userId}:*'] });
+    await cache.set('forecast:u1:balance:30d:linear:x', 1);
+    await cache.set('forecast:u2:balance:30d:linear:x', 2);
+    await cache.set('profile:u1', 'p', { tags: ['user:u1'] });
+    await cache.set('list', 'l', { tags: ['transaction'] });
+    await cache.set('one', 'o', { tags: ['transaction:t-9'] });
+    expect(await cache.invalidateByWrite('transaction', 't-9', { userId: 'u1' })).toBe(1);
+    expect(await cache.getMany(['forecast:u1:balance:30d:linear:x', 'forecast:u2:balance:30d:linear:x', 'profile:u1', 'list', 'one'])).toStrictEqual([
+      undefined,
+      2,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(cache.getInvalidationEvents({ limit: 1 })[0]).toMatchObject({ reason: 'write:transaction' });
+    await cache.set('forecast:*:balance:30d:linear:x', 3);
+    await cache.invalidateByWrite('transaction', 't-10', { userId: '*' });
+    expect(await cache.get('forecast:u2:balance:30d:linear:x')).toBe(2);
+  });
+
+  it('tag rules cascade, cycles included, and can be removed', async () => {
+    const cache = memoryCache();
+    const remove = cache.addInvalidationRule({ whenTags: ['goal'], invalidateTags: ['goals_summary'] });
+    cache.addInvalidationRule({ whenTags: ['goals_summary'], invalidateTags: ['goal'] });
+    await cache.set('summary', 1, { tags: ['goals_summary'] });
+    await cache.invalidateTags(['goal']);
+    expect(await cache.get('summary')).toBeUndefined();
+    remove();
+    await cache.set('summary', 2, { tags: ['goals_summary'] });
+    await cache.set('g', 3, { tags: ['goal'] });
+    await cache.invalidateTags(['goal']);
+    expect(await cache.get('summary')).toBe(2);
+    expect(() => cache.addInvalidationRule({ invalidateTags: ['x'] })).toThrow(/whenTags or whenResource/);
+  });
+});
+
+describe('batched invalidation', () => {
+  it('coalesces concurrent tag invalidations into one store write and one bus message, each caller answered', async () => {
+    const [a, b] = redisCaches(2, true) as [Cache, Cache];
+    await Promise.all([a.ready(), b.ready()]);
+    const messages: string[] = [];
+    b.on('remote', (e) => messages.push(e.type));
+    await a.set('k1', 1, { tags: ['t1'] });
+    await a.set('k2', 2, { tags: ['t2'] });
+    await until(() => Promise.resolve(messages.length >= 2), 'the set announcements');
+    messages.length = 0;
+    const answers = await Promise.all([a.invalidateTags(['t1']), a.invalidateTags(['t2', 't3']), a.expireTags(['t1'])]);
+    expect(answers).toStrictEqual([1, 2, 1]);
+    expect(await a.getMany(['k1', 'k2'])).toStrictEqual([undefined, undefined]);
+    await until(() => Promise.resolve(messages.length >= 1), 'the bus message');
+    await sleep(50);
+    expect(messages).toStrictEqual(['tags']);
+    expect(a.getStats().stores.redis?.errors).toBe(0);
+  });
+
+  it('close() flushes a pending batch', async () => {
+    const [a] = redisCaches(1, false) as [Cache];
+    await a.set('k', 1, { tags: ['t'] });
+    const pending = a.invalidateTags(['t']);
+    await a.close();
+    await pending;
+    const [c] = redisCaches(1, false) as [Cache];
+    expect(await c.get('k')).toBeUndefined();
+  });
+});

@@ -45,9 +45,11 @@ describe('memory footprint', () => {
   });
 
   it('grows with what it holds, not with its bound', () => {
-    // 5,000 entries cost about the same under a bound of ten thousand as under one of fifty million.
+    // 5,000 entries cost about the same under a bound of ten thousand as under one of fifty million. Sizing
+    // anything by the bound would cost thousands of bytes per held entry here; the margin only absorbs the
+    // GC noise of a small heap (tens of bytes per entry from run to run).
     const huge = measure('tinylfu', 5000, 50_000_000);
     const snug = measure('tinylfu', 5000, 10_000);
-    expect(huge).toBeLessThan(snug + 20);
+    expect(huge).toBeLessThan(snug * 1.5 + 50);
   });
 });
