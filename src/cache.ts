@@ -55,7 +55,8 @@ export interface InvalidateSelection {
 
 /** One recorded invalidation (seed 004). */
 export interface InvalidationEvent {
-  id: number;
+  /** Unique across instances sharing a log. */
+  id: string;
   at: Date;
   kind: 'keys' | 'pattern' | 'tags' | 'expire-tags' | 'clear';
   reason: string | undefined;
@@ -824,12 +825,15 @@ export class Cache {
     return removed.size;
   }
 
-  /** The most recent invalidations, oldest first (kept in memory, the last 1,000). */
-  getInvalidationEvents(options: { since?: Date; limit?: number } = {}): InvalidationEvent[] {
-    const since = options.since?.getTime() ?? Number.NEGATIVE_INFINITY;
-    const events = this.#core.events.filter((e) => e.at.getTime() >= since);
-    const limit = options.limit ?? events.length;
-    return events.slice(Math.max(0, events.length - limit));
+  /**
+   * The most recent invalidations (at most `limit`, default 100), oldest first. Kept in memory (the last
+   * 1,000) and, when the first store offers a shared log (Redis), in a capped stream that every instance
+   * reads: then the history covers all of them.
+   */
+  async getInvalidationEvents(options: { since?: Date; limit?: number } = {}): Promise<InvalidationEvent[]> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0) throw new TypeError(`limit must be a positive integer, got ${String(limit)}`);
+    return this.#core.readEvents(options.since?.getTime() ?? Number.NEGATIVE_INFINITY, limit);
   }
 
   #record(kind: InvalidationEvent['kind'], options: InvalidateOptions, detail: Partial<InvalidationEvent>): void {

@@ -61,6 +61,9 @@ const MARKER = '\u0001tag:';
 // A dependency edge: DEPENDENCY + escaped source + ':' + escaped dependent; listing by prefix finds a source's dependents.
 const DEPENDENCY = '\u0001dep:';
 
+const EVENT_LOG = '\u0001events';
+const EVENTS_KEPT = 1_000;
+
 interface TagBatch {
   hard: Set<string>;
   soft: Set<string>;
@@ -91,6 +94,7 @@ export class Core {
   /** The invalidation log, newest last, bounded. */
   readonly events: InvalidationEvent[] = [];
   #eventId = 0;
+  #logWrites: Promise<void> = Promise.resolve();
   #tagBatch: TagBatch | undefined;
   /** Invalidation rules (seed 001), in the order they were added. */
   readonly rules: InvalidationRule[] = [];
@@ -341,8 +345,37 @@ export class Core {
   }
 
   record(event: Omit<InvalidationEvent, 'id' | 'at'>): void {
-    this.events.push({ ...event, id: ++this.#eventId, at: new Date(this.clock.now()) });
-    if (this.events.length > 1_000) this.events.splice(0, this.events.length - 1_000);
+    const full: InvalidationEvent = { ...event, id: `${this.origin}-${++this.#eventId}`, at: new Date(this.clock.now()) };
+    this.events.push(full);
+    if (this.events.length > EVENTS_KEPT) this.events.splice(0, this.events.length - EVENTS_KEPT);
+    const tier = this.markerTier;
+    if (tier?.store.appendLog === undefined) return;
+    const record = new TextEncoder().encode(JSON.stringify({ ...full, at: full.at.getTime() }));
+    // Chained, so a reader can wait for every append made before it asked.
+    this.#logWrites = this.#logWrites.then(() =>
+      this.attempt(tier, 'appendLog', (s) => (s.appendLog as NonNullable<Store['appendLog']>).call(s, EVENT_LOG, record, EVENTS_KEPT)).then(() => undefined),
+    );
+  }
+
+  async readEvents(sinceMs: number, limit: number): Promise<InvalidationEvent[]> {
+    const tier = this.markerTier;
+    if (tier?.store.readLog !== undefined) {
+      await this.#logWrites;
+      const records = await this.attempt(tier, 'readLog', (s) => (s.readLog as NonNullable<Store['readLog']>).call(s, EVENT_LOG, sinceMs, limit));
+      if (records !== undefined) {
+        const decoder = new TextDecoder();
+        return records.flatMap((bytes) => {
+          try {
+            const raw = JSON.parse(decoder.decode(bytes)) as Omit<InvalidationEvent, 'at'> & { at: number };
+            return [{ ...raw, at: new Date(raw.at) }];
+          } catch {
+            return [];
+          }
+        });
+      }
+    }
+    const events = this.events.filter((e) => e.at.getTime() >= sinceMs);
+    return events.slice(Math.max(0, events.length - limit));
   }
 
   /** The store that holds tag markers: the first store (the shared one, by convention), if any. */
@@ -527,6 +560,7 @@ export class Core {
 
   async close(): Promise<void> {
     await this.flushInvalidations().catch((error: unknown) => this.emitter.reportError(error, 'close.flush'));
+    await this.#logWrites;
     for (const timer of this.#replayTimers) clearTimeout(timer);
     this.#replayTimers.clear();
     this.memory.close();

@@ -143,7 +143,7 @@ describe('patterns on the memory tier', () => {
     ]);
     expect(await cache.invalidate({ keys: ['k1', 'missing'], pattern: 'p:*', tags: ['t'] }, { reason: 'data_update', triggeredBy: 'test' })).toBe(2);
     expect(await cache.getMany(['k1', 'p:1', 't1', 'other'])).toStrictEqual([undefined, undefined, undefined, 4]);
-    const [event] = cache.getInvalidationEvents({ limit: 1 });
+    const [event] = await cache.getInvalidationEvents({ limit: 1 });
     expect(event).toMatchObject({ reason: 'data_update', triggeredBy: 'test', count: 2, pattern: 'p:*', tags: ['t'] });
     await expect(cache.invalidate({})).rejects.toThrow(/at least one of/);
   });
@@ -266,7 +266,7 @@ describe('rules and invalidateByWrite', () => {
       undefined,
       undefined,
     ]);
-    expect(cache.getInvalidationEvents({ limit: 1 })[0]).toMatchObject({ reason: 'write:transaction' });
+    expect((await cache.getInvalidationEvents({ limit: 1 }))[0]).toMatchObject({ reason: 'write:transaction' });
     await cache.set('forecast:*:balance:30d:linear:x', 3);
     await cache.invalidateByWrite('transaction', 't-10', { userId: '*' });
     expect(await cache.get('forecast:u2:balance:30d:linear:x')).toBe(2);
@@ -315,5 +315,25 @@ describe('batched invalidation', () => {
     await pending;
     const [c] = redisCaches(1, false) as [Cache];
     expect(await c.get('k')).toBeUndefined();
+  });
+});
+
+describe('the invalidation log', () => {
+  it('is shared through a capped Redis stream: any instance reads every instance’s history', async () => {
+    const [a, b] = redisCaches(2, false) as [Cache, Cache];
+    const since = new Date(Date.now() - 1);
+    await a.invalidateTags(['user:1'], { reason: 'transaction_added', triggeredBy: 'ledger' });
+    await b.invalidate({ keys: ['k'] }, { reason: 'manual_refresh' });
+    const events = await b.getInvalidationEvents({ since });
+    const mine = events.filter((e) => e.reason === 'transaction_added' || e.reason === 'manual_refresh');
+    expect(mine.map((e) => [e.reason, e.triggeredBy, e.kind])).toStrictEqual([
+      ['transaction_added', 'ledger', 'tags'],
+      ['manual_refresh', undefined, 'keys'],
+    ]);
+    expect(mine[0]?.tags).toStrictEqual(['user:1']);
+    expect(mine[0]?.at).toBeInstanceOf(Date);
+    expect(new Set(mine.map((e) => e.id)).size).toBe(2);
+    expect(await a.getInvalidationEvents({ since, limit: 1 })).toHaveLength(1);
+    await expect(a.getInvalidationEvents({ limit: 0 })).rejects.toThrow(/limit must be a positive integer/);
   });
 });

@@ -59,6 +59,13 @@ export interface Store {
    * characters match themselves. Present only where the backend can iterate without blocking (never `KEYS`).
    */
   keys?(pattern: string): AsyncIterable<string>;
+  /**
+   * Appends a record to a capped log every process shares (Redis: a stream trimmed to about `maxLength`).
+   * The core keeps its invalidation history there when the store offers it.
+   */
+  appendLog?(log: string, record: Uint8Array, maxLength: number): Promise<void>;
+  /** The newest `limit` records appended at or after `sinceMs` (epoch ms), oldest first. */
+  readLog?(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]>;
 }
 
 /** Options every store factory takes. */

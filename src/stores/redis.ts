@@ -309,6 +309,23 @@ export class RedisStore implements Store {
     return replies.reduce<number>((sum, reply) => sum + (typeof reply === 'number' ? reply : 0), 0);
   }
 
+  async appendLog(log: string, record: Uint8Array, maxLength: number): Promise<void> {
+    // MAXLEN ~ trims in whole radix-tree nodes: cheap, and keeps at least maxLength records.
+    await this.run('XADD', log, (client) => client.xadd(this.prefix + log, 'MAXLEN', '~', String(maxLength), '*', 'r', toBuffer(record)));
+  }
+
+  async readLog(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]> {
+    const start = Number.isFinite(sinceMs) && sinceMs > 0 ? `${Math.floor(sinceMs)}-0` : '-';
+    const replies = await this.run('XREVRANGE', log, (client) => client.xrevrangeBuffer(this.prefix + log, '+', start, 'COUNT', String(limit)));
+    const out: Uint8Array[] = [];
+    for (const [, fields] of replies) {
+      const at = fields.findIndex((field, i) => i % 2 === 0 && field.toString() === 'r');
+      const value = at >= 0 ? fields[at + 1] : undefined;
+      if (value !== undefined) out.push(toBytes(value));
+    }
+    return out.reverse();
+  }
+
   keys(pattern: string): AsyncIterable<string> {
     if (typeof pattern !== 'string') throw this.error('keys(pattern) needs a string pattern');
     return this.scanKeys(pattern);
