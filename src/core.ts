@@ -463,9 +463,11 @@ export class Core {
           if (this.#tagBatch === created) this.#tagBatch = undefined;
           this.#flushTags(created).then(resolve, reject);
         };
+        // Not unref'ed: an unref'ed immediate lets the event loop block in its poll phase, delaying the flush
+        // until something else wakes it. Both keep the process alive for one short window at most.
         const window = this.options.invalidationWindow;
-        if (window > 0) setTimeout(flush, window).unref();
-        else setImmediate(flush).unref();
+        if (window > 0) setTimeout(flush, window);
+        else setImmediate(flush);
       });
       this.#tagBatch = batch = created;
     }

@@ -337,3 +337,52 @@ describe('the invalidation log', () => {
     await expect(a.getInvalidationEvents({ limit: 0 })).rejects.toThrow(/limit must be a positive integer/);
   });
 });
+
+describe('what must hold for tags', () => {
+  it('no resurrection: a lost tag marker invalidates its entries instead of reviving them', async () => {
+    const prefix = `res-${process.pid}:`;
+    const make = () => {
+      const cache = new Cache({ prefix, stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix: 'tc:' })] });
+      open.push(cache);
+      return cache;
+    };
+    const a = make();
+    await a.set('k', 'before', { tags: ['t'] });
+    await a.invalidateTags(['t']);
+    await a.set('k2', 'after', { tags: ['t'] });
+    const { Redis } = await import('ioredis');
+    const raw = new Redis('redis://127.0.0.1:6379');
+    // The marker disappears (evicted, flushed...): neither entry may come back as valid.
+    expect(await raw.del(`tc:${prefix}\u0001tag:t`)).toBe(1);
+    await raw.quit();
+    const b = make();
+    expect(await b.get('k')).toBeUndefined();
+    expect(await b.get('k2')).toBeUndefined();
+  });
+
+  it('no clock-skew dependence: an instance whose clock is hours behind still invalidates', async () => {
+    const prefix = `skew-${process.pid}:`;
+    const ahead = createFakeClock(Date.now() + 3 * 3_600_000);
+    const behind = createFakeClock(Date.now() - 3 * 3_600_000);
+    const make = (clock: ReturnType<typeof createFakeClock>) => {
+      const cache = new Cache({ clock, prefix, stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix: 'tc:', clock })] });
+      open.push(cache);
+      return cache;
+    };
+    const writer = make(ahead);
+    await writer.set('k', 'v', { tags: ['t'], ttl: '10h' });
+    await make(behind).invalidateTags(['t']);
+    expect(await make(ahead).get('k')).toBeUndefined();
+  });
+
+  it('hard means hard: once invalidateTags resolves, no reader in this process gets the old value', async () => {
+    const cache = memoryCache();
+    for (let round = 0; round < 50; round++) {
+      await cache.set('k', round, { tags: ['t'] });
+      const reads = Array.from({ length: 20 }, () => cache.get('k', { stale: true }));
+      await cache.invalidateTags(['t']);
+      expect(await cache.get('k', { stale: true })).toBeUndefined();
+      await Promise.all(reads);
+    }
+  });
+});
