@@ -1,4 +1,4 @@
-import { Core, Counters, ENTRY_OVERHEAD_BYTES, globToRegExp, isInternalKey, metaOf, type Found, type Prepared, type TagMeta } from './core.js';
+import { Core, Counters, ENTRY_OVERHEAD_BYTES, globToRegExp, isInternalKey, metaOf, type Flight, type Found, type Prepared, type TagMeta } from './core.js';
 import { FRESH, INVALID, newStamp, STALE } from './freshness/tags.js';
 import { decodeEntry, encodeEntry } from './entry.js';
 import { CacheError, isCacheError } from './errors.js';
@@ -78,6 +78,17 @@ export interface InvalidationRule {
   whenResource?: string;
   invalidateTags?: readonly string[];
   invalidatePatterns?: readonly string[];
+}
+
+export interface GetOrSetOptions extends SetOptions {
+  /** Run the loader even when a value is cached, and cache its result (seed 001's `force_refresh`). */
+  forceRefresh?: boolean;
+}
+
+/** What a loader is told about the load it runs. */
+export interface LoaderContext {
+  /** The key being loaded (without the namespace). */
+  readonly key: string;
 }
 
 export interface SetManyEntry extends SetOptions {
@@ -263,6 +274,7 @@ export class Cache {
     if (verdict === INVALID) {
       // The stamps were checked against the truth: no tier can hold a valid copy written before that.
       core.memory.delete(full);
+      core.fence(full);
       return undefined;
     }
     if (verdict === STALE && !allowStale) return undefined;
@@ -282,6 +294,74 @@ export class Cache {
       core.counters.hits++;
     }
     return found;
+  }
+
+  /**
+   * The cached value, or the loader's, cached (seed 000 `get_or_calculate`, seed 001 `get_or_compute`).
+   * Concurrent callers for one missing key in this process share one loader call and its value or rejection.
+   * Fenced: if the key is written or invalidated (directly, by pattern, by clear, by another instance over the
+   * bus, or through one of `tags`) while the loader runs, its result is returned to the waiting callers but not
+   * cached, so a value computed from data read before an invalidation is never written after it.
+   *
+   * @example
+   * const forecast = await cache.getOrSet(key, () => engine.projectBalance(userId, 30), { ttl: '1h', tags: [`user:${userId}`] });
+   */
+  getOrSet<T>(key: string, loader: (context: LoaderContext) => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+    const core = this.#core;
+    if (!core.closed && options?.forceRefresh !== true && typeof loader === 'function') {
+      const full = this.#ns === '' ? key : this.#full(key);
+      const slot = core.memory.find(full);
+      if (slot >= 0) {
+        const meta = core.memory.metaOf(slot) as TagMeta | undefined;
+        if (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH) {
+          core.counters.hits++;
+          if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
+          return Promise.resolve(core.memory.valueAt(slot) as T);
+        }
+      }
+    }
+    return this.#getOrLoad(key, loader, options ?? {});
+  }
+
+  async #getOrLoad<T>(key: string, loader: (context: LoaderContext) => T | Promise<T>, options: GetOrSetOptions): Promise<T> {
+    if (typeof loader !== 'function') throw new TypeError('getOrSet needs a loader function');
+    const full = this.#validKey(key);
+    const core = this.#core;
+    // Checked before anything runs, so a bad option never leaves a loader result uncached.
+    this.#prepare(full, null, { ...(options.ttl === undefined ? {} : { ttl: options.ttl }), ...(options.tags === undefined ? {} : { tags: options.tags }) });
+    if (options.forceRefresh !== true) {
+      const found = (await this.#readMemoryChecked(full, false)) ?? (await this.#readBelow(full));
+      if (found !== undefined) return found.value as T;
+    }
+    const running = core.flights.get(full);
+    if (running !== undefined && options.forceRefresh !== true) return running.promise as Promise<T>;
+
+    const tags = validateTags(options.tags);
+    // Read by the load only after its first await, when `flight` below is set.
+    const state: { flight?: Flight } = {};
+    const promise = (async () => {
+      // Stamps are taken before the loader reads anything: if a tag is invalidated while it runs, the entry
+      // is born invalid.
+      const stamps = tags === undefined ? undefined : await this.#stampsFor(tags);
+      const value = await loader({ key });
+      if (state.flight?.fenced !== true && !core.closed) {
+        try {
+          await this.#store(full, value, this.#prepare(full, value, options), stamps);
+        } catch (error) {
+          // The caller asked for a value, not for caching: a value that cannot be cached is still returned.
+          core.emitter.reportError(error, 'getOrSet.store', full);
+        }
+      }
+      return value;
+    })();
+    const flight: Flight = { promise, fenced: false };
+    state.flight = flight;
+    core.flights.set(full, flight);
+    const settle = () => {
+      if (core.flights.get(full) === flight) core.flights.delete(full);
+    };
+    promise.then(settle, settle);
+    return promise;
   }
 
   /**
@@ -335,6 +415,7 @@ export class Cache {
       await core.announce({ type: 'keys', keys: [full] });
       return false;
     }
+    core.fence(full);
     let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), meta);
     if (sealed !== undefined) {
       const bytes = sealed;
@@ -416,6 +497,7 @@ export class Cache {
     const now = core.clock.now();
     let live = core.memory.peek(full) >= 0;
     core.memory.delete(full);
+    core.fence(full);
     const removed = await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, now)));
     await core.announce({ type: 'keys', keys: [full] });
     live = live || removed.includes(true);
@@ -507,6 +589,7 @@ export class Cache {
     const stamps = allTags.length === 0 ? undefined : await this.#stampsFor(allTags);
     const sealed = items.map((item) => this.#seal(item.prepared, stamps));
     const stored = items.map(({ full, value, prepared }, i) => {
+      core.fence(full);
       if (Number.isNaN(prepared.deadline)) {
         core.memory.delete(full);
         return false;
@@ -556,6 +639,7 @@ export class Cache {
     const live = fulls.map((full) => {
       const was = core.memory.peek(full) >= 0;
       core.memory.delete(full);
+      core.fence(full);
       return was;
     });
     let storeRemoved = 0;
@@ -593,6 +677,7 @@ export class Cache {
     if (this.#ns === '') {
       const count = core.memory.count;
       core.memory.clear();
+      core.fenceWhere(() => true);
       await Promise.all(
         core.tiers.map(async (tier) => {
           const ok = await core.attempt(tier, 'clear', (s) => s.clear().then(() => true));
@@ -614,6 +699,7 @@ export class Cache {
     const doomed: string[] = [];
     for (const key of core.memory.keys()) if (key.startsWith(this.#ns)) doomed.push(key);
     for (const key of doomed) core.memory.delete(key);
+    core.fenceWhere((key) => key.startsWith(this.#ns));
     const pattern = core.storeKey(this.#ns).replace(/[*?]/g, '?') + '*';
     await Promise.all(
       core.tiers.map(async (tier) => {
@@ -865,6 +951,7 @@ export class Cache {
   async #removePatternKeys(fullPattern: string): Promise<Set<string>> {
     const core = this.#core;
     const match = globToRegExp(fullPattern);
+    core.fenceWhere((key) => match.test(key));
     const removed = new Set<string>();
     for (const key of [...core.memory.keys()]) {
       if (match.test(key)) {

@@ -64,6 +64,13 @@ const DEPENDENCY = '\u0001dep:';
 const EVENT_LOG = '\u0001events';
 const EVENTS_KEPT = 1_000;
 
+/** A load in progress for one key (single-flight). */
+export interface Flight {
+  readonly promise: Promise<unknown>;
+  /** Set when the key was invalidated or written while the loader ran: its result must not be cached. */
+  fenced: boolean;
+}
+
 interface TagBatch {
   hard: Set<string>;
   soft: Set<string>;
@@ -96,6 +103,8 @@ export class Core {
   #eventId = 0;
   #logWrites: Promise<void> = Promise.resolve();
   #tagBatch: TagBatch | undefined;
+  /** Loads in progress, by full key. */
+  readonly flights = new Map<string, Flight>();
   /** Invalidation rules (seed 001), in the order they were added. */
   readonly rules: InvalidationRule[] = [];
   readonly #dependents = new Map<string, Set<string>>();
@@ -157,13 +166,18 @@ export class Core {
     }
     switch (envelope.type) {
       case 'keys':
-        for (const key of envelope.keys) this.memory.delete(key);
+        for (const key of envelope.keys) {
+          this.memory.delete(key);
+          this.fence(key);
+        }
         break;
       case 'clear':
         this.memory.clear();
+        this.fenceWhere(() => true);
         break;
       case 'namespace':
         for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
+        this.fenceWhere((key) => key.startsWith(envelope.namespace));
         break;
       case 'tags':
         envelope.tags.forEach((tag, i) => this.tags.set(tag, envelope.stamps[i] as string));
@@ -171,6 +185,7 @@ export class Core {
       case 'pattern': {
         const match = globToRegExp(envelope.pattern);
         for (const key of [...this.memory.keys()]) if (match.test(key)) this.memory.delete(key);
+        this.fenceWhere((key) => match.test(key));
         break;
       }
     }
@@ -183,6 +198,7 @@ export class Core {
     const dropped = this.memory.count;
     this.memory.clear();
     this.tags.clear();
+    this.fenceWhere(() => true);
     if (this.emitter.listeners.recover !== undefined) {
       this.emitter.emit('recover', origin === undefined ? { reason, dropped } : { reason, dropped, origin });
     }
@@ -342,6 +358,16 @@ export class Core {
       // Deliberately not awaited: a read must not wait for the tiers it did not need; failures are reported.
       this.write(tier, full, bytes, expiresAt, createdAt).catch((error: unknown) => this.emitter.reportError(error, `${tier.name}.backfill`, full));
     }
+  }
+
+  /** A write or invalidation of `full` happened: a load already running for it must not cache its result. */
+  fence(full: string): void {
+    const flight = this.flights.get(full);
+    if (flight !== undefined) flight.fenced = true;
+  }
+
+  fenceWhere(test: (full: string) => boolean): void {
+    for (const [key, flight] of this.flights) if (test(key)) flight.fenced = true;
   }
 
   record(event: Omit<InvalidationEvent, 'id' | 'at'>): void {
