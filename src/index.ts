@@ -1,5 +1,20 @@
 export { Cache, createCache, ENTRY_OVERHEAD_BYTES } from './cache.js';
-export type { CacheResult, CacheStats, GetOptions, KeyInfo, SetManyEntry, SetOptions, TierStats } from './cache.js';
+export type {
+  CacheResult,
+  CacheStats,
+  GetOptions,
+  GetOrSetOptions,
+  InvalidateOptions,
+  InvalidateSelection,
+  InvalidationEvent,
+  InvalidationRule,
+  KeyInfo,
+  LoaderContext,
+  PatternOptions,
+  SetManyEntry,
+  SetOptions,
+  TierStats,
+} from './cache.js';
 export { systemClock, type Clock } from './clock.js';
 export { createCodec, defaultCodec } from './codec/codec.js';
 export { decimalExtension } from './codec/decimal.js';
@@ -16,4 +31,4 @@ export { BACKENDS, cacheFromEnv, ENV_DEFAULTS, storeFromEnv, type Backend } from
 export type { Store, StoreCapabilities, StoreWrite, BaseStoreOptions } from './stores/contract.js';
 export type { Bus, BusEnvelope, BusHandlers, BusMessage } from './bus/contract.js';
 export type { BreakerOptions, BreakerState, StoreTierOptions } from './tiers/store-tier.js';
-export type { CacheStats as Stats, StoreTierStats } from './cache.js';
+export type { StoreTierStats } from './cache.js';
