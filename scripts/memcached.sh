@@ -5,11 +5,11 @@
 # started (the PID in its pid file), never a memcached someone else runs on the same port.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 host=127.0.0.1
 port="${MEMCACHED_PORT:-11211}"
 # Project-local and git-ignored; the daemon may run as `memcache`, which must be able to write its pid file.
-run_dir="$root/.tmp/memcached"
+# One place per machine, not per checkout: port 11211 is a machine-wide resource.
+run_dir="${TIERCACHE_STATE_DIR:-${TMPDIR:-/tmp}/tiercache-test-servers}/memcached"
 pid_file="$run_dir/memcached-$port.pid"
 log_file="$run_dir/memcached-$port.log"
 

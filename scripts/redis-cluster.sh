@@ -6,11 +6,11 @@
 #        nothing to lose, and a fresh cluster avoids half-remembered topologies in nodes.conf).
 # stop:  stops only the processes named in this script's own pid files.
 # status: prints each node's state; exit 0 when the cluster is healthy.
-# State (pid, log, nodes.conf) lives under .tmp/redis-cluster/, which git ignores.
+# State (pid, log, nodes.conf) lives in one place per machine, not per checkout: the cluster's ports are a
+# machine-wide resource, so every checkout (a developer's, a CI clone) manages the same nodes.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIR="$ROOT/.tmp/redis-cluster"
+DIR="${TIERCACHE_STATE_DIR:-${TMPDIR:-/tmp}/tiercache-test-servers}/redis-cluster"
 HOST=127.0.0.1
 PORTS=(7001 7002 7003)
 
