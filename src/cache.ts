@@ -8,7 +8,7 @@ import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
 import type { StoreWrite } from './stores/contract.js';
-import type { BreakerState, StoreTier } from './tiers/store-tier.js';
+import type { BreakerState, StoreTier, TierCounters } from './tiers/store-tier.js';
 import { deadlineOf, type Ttl } from './ttl.js';
 
 export { ENTRY_OVERHEAD_BYTES };
@@ -137,15 +137,7 @@ export interface TierStats {
   avgTtlRemaining: number;
 }
 
-export interface StoreTierStats {
-  hits: number;
-  misses: number;
-  sets: number;
-  deletes: number;
-  errors: number;
-  timeouts: number;
-  /** Calls not sent because the breaker was open. */
-  skipped: number;
+export interface StoreTierStats extends TierCounters {
   breaker: BreakerState;
   /** Writes waiting for the store to come back. */
   pendingWrites: number;
@@ -241,15 +233,8 @@ export class Cache {
     const core = this.#core;
     if (!core.closed) {
       const full = this.#ns === '' ? key : this.#full(key);
-      const slot = core.memory.find(full);
-      if (slot >= 0) {
-        const meta = core.memory.metaOf(slot) as TagMeta | undefined;
-        if (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH) {
-          core.counters.hits++;
-          if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-          return Promise.resolve(core.memory.valueAt(slot) as T);
-        }
-      }
+      const slot = core.freshSlot(full);
+      if (slot >= 0) return Promise.resolve(core.memory.valueAt(slot) as T);
     }
     return this.#getSlow(key, options);
   }
@@ -310,15 +295,8 @@ export class Cache {
     const core = this.#core;
     if (!core.closed && options?.forceRefresh !== true && typeof loader === 'function') {
       const full = this.#ns === '' ? key : this.#full(key);
-      const slot = core.memory.find(full);
-      if (slot >= 0) {
-        const meta = core.memory.metaOf(slot) as TagMeta | undefined;
-        if (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH) {
-          core.counters.hits++;
-          if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-          return Promise.resolve(core.memory.valueAt(slot) as T);
-        }
-      }
+      const slot = core.freshSlot(full);
+      if (slot >= 0) return Promise.resolve(core.memory.valueAt(slot) as T);
     }
     return this.#getOrLoad(key, loader, options ?? {});
   }

@@ -360,6 +360,20 @@ export class Core {
     }
   }
 
+  /**
+   * The memory-tier slot of a fresh entry (counted as a hit), or -1: the hot path of every read. Allocates
+   * nothing; an entry whose tags need a closer look (unknown or changed stamps) returns -1 for the slow path.
+   */
+  freshSlot(full: string): number {
+    const slot = this.memory.find(full);
+    if (slot < 0) return -1;
+    const meta = this.memory.metaOf(slot) as TagMeta | undefined;
+    if (meta !== undefined && this.tags.verdict(meta.tags, meta.stamps) !== FRESH) return -1;
+    this.counters.hits++;
+    if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: 'memory' });
+    return slot;
+  }
+
   /** A write or invalidation of `full` happened: a load already running for it must not cache its result. */
   fence(full: string): void {
     const flight = this.flights.get(full);

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { until } from './support/until.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cache } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
@@ -22,14 +23,6 @@ function instance(p: string, url = REDIS_URL) {
   return cache;
 }
 
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('the bus, in one process', () => {
   it('drops the other instances’ memory copies on set, delete and clear', async () => {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { until } from './support/until.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
@@ -24,14 +24,6 @@ function instance() {
   return cache;
 }
 
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 beforeAll(async () => {
   await run('bash', [script, 'start'], { timeout: 120_000 });
@@ -51,7 +43,7 @@ describe('a Redis Cluster behind the cache', () => {
     const remote: string[] = [];
     b.on('remote', (e) => remote.push(...(e.keys ?? [])));
     await a.set('key:7', 'changed');
-    await until(() => remote.includes('key:7'), 'the invalidation on b');
+    await until(() => remote.includes('key:7'), 'the invalidation on b', 15_000, 50);
     expect(await b.getResult('key:7')).toMatchObject({ value: 'changed', source: 'redis' });
   });
 
@@ -92,6 +84,6 @@ describe('a Redis Cluster behind the cache', () => {
       } finally {
         await reader.close();
       }
-    }, 'every slot to work again');
+    }, 'every slot to work again', 15_000, 50);
   }, 90_000);
 });

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from './support/until.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CacheError } from '../src/index.js';
 import { Cache } from '../src/index.js';
@@ -33,14 +34,6 @@ function redisCaches(count: number, bus: boolean) {
   });
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('tags on the memory tier', () => {
   it('invalidateTags removes every entry of the tag and nothing else', async () => {

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { until } from './support/until.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache, CacheBackendError } from '../src/index.js';
 import { redisStore } from '../src/stores/redis.js';
@@ -21,14 +21,6 @@ afterAll(async () => {
   await server.stop();
 });
 
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('when Redis goes away and comes back', () => {
   it('keeps answering, opens and closes the breaker, and replays the missed writes', async () => {
@@ -71,7 +63,7 @@ describe('when Redis goes away and comes back', () => {
       await until(async () => {
         clock.advance(5_000);
         return (await raw.exists('faults:during').catch(() => 0)) === 1 && cache.getStats().stores.redis?.pendingWrites === 0;
-      }, 'the replay');
+      }, 'the replay', 8_000, 25);
       expect(cache.getStats().stores.redis).toMatchObject({ breaker: 'closed', pendingWrites: 0 });
 
       const fresh = new Cache({ clock, stores: [redisStore({ url: server.url, prefix: 'faults:', clock })] });
@@ -107,7 +99,7 @@ describe('when Redis goes away and comes back', () => {
         clock.advance(1_000);
         await cutOff.get('anything');
         return cutOff.getStats().stores.redis?.pendingWrites === 0;
-      }, 'the replay');
+      }, 'the replay', 8_000, 25);
       const check = new Cache({ clock, stores: [store()] });
       expect(await check.get('k')).toBe('newer write');
       await check.close();

@@ -42,6 +42,7 @@ export interface TierCounters {
   deletes: number;
   errors: number;
   timeouts: number;
+  /** Calls not sent because the breaker was open. */
   skipped: number;
 }
 
