@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { runFreshnessBenchmarks } from './freshness-report.js';
 import { runHitRatio } from './hit-ratio.js';
 import { runChild } from './lib/child.js';
 import { runRedisBenchmarks } from './redis-report.js';
@@ -78,6 +79,11 @@ if (want('hit-ratio')) {
 if (want('redis')) {
   console.error('redis: Redis tier scenarios');
   sections.push(await runRedisBenchmarks());
+}
+
+if (want('freshness')) {
+  console.error('freshness: tag and pattern invalidation');
+  sections.push(await runFreshnessBenchmarks());
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
