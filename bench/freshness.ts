@@ -317,6 +317,7 @@ async function invalidate(contender: string, tiers: string, entries: number, pre
     }
     const loadSeconds = (performance.now() - loadStart) / 1000;
     const inRedis = raw === undefined ? 0 : (await listByPrefix(raw, prefix, (k) => k.includes('item:'))).length;
+    if (raw !== undefined && inRedis !== entries) throw new Error(`${contender}: ${inRedis} of ${entries} entries in Redis after load`);
     // Every entry must be there before the first invalidation.
     for (let i = 0; i < entries; i += Math.max(1, Math.floor(entries / 100))) {
       if ((await c.get(`item:${i}`)) === undefined) throw new Error(`${contender}: item:${i} missing after load`);
