@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryResultRow } from 'pg';
-import { systemClock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
+import { resolveSqlOptions } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
 interface PostgresStoreCommonOptions extends BaseStoreOptions {
@@ -33,8 +33,6 @@ export type PostgresStoreOptions = PostgresStoreCommonOptions &
   );
 
 // The index name adds 15 characters to the table name and PostgreSQL truncates identifiers at 63 bytes.
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
-const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 const KEYS_PAGE_SIZE = 500;
 const PRUNE_BATCH_SIZE = 5_000;
 // Bind messages carry at most 65535 parameters; 4 per row plus the namespace.
@@ -97,23 +95,7 @@ interface RegclassRow extends QueryResultRow {
  * Queries use unnamed statements, so the store also works behind a transaction-mode connection pooler.
  */
 export function postgresStore(options: PostgresStoreOptions): Store {
-  if (typeof options !== 'object' || options === null) throw new TypeError('postgresStore options must be an object');
-  const table = options.table ?? 'tiercache_entries';
-  if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
-    throw new TypeError(`table must match ${String(TABLE_NAME)} (letters, digits, _), got ${JSON.stringify(table)}`);
-  }
-  const namespace = options.namespace ?? 'default';
-  if (typeof namespace !== 'string') throw new TypeError(`namespace must be a string, got ${typeof namespace}`);
-  const name = options.name ?? 'postgres';
-  if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new TypeError('clock must be an object with a now() method returning epoch milliseconds');
-  }
-  const pruneInterval = options.pruneInterval ?? DEFAULT_PRUNE_INTERVAL_MS;
-  if (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval < 0) {
-    throw new TypeError(`pruneInterval must be a finite number of milliseconds >= 0, got ${String(pruneInterval)}`);
-  }
+  const { table, namespace, name, clock, pruneInterval } = resolveSqlOptions(options, 'postgresStore', 'postgres');
   const sources = [options.connectionString, options.poolConfig, options.pool].filter((source) => source !== undefined);
   if (sources.length !== 1) throw new TypeError('postgresStore needs exactly one of connectionString, poolConfig or pool');
   const connectionString: unknown = options.connectionString;

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { systemClock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
+import { resolveSqlOptions } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
 interface SqliteStoreCommonOptions extends BaseStoreOptions {
@@ -32,10 +32,6 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
       }
   );
 
-// The index name adds 15 characters and both names must stay usable as PostgreSQL identifiers too (63 bytes),
-// so the same table option works for either SQL store.
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
-const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 // How long a connection we opened waits on another process's write lock before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT_MS = 5_000;
 // Rows per keys() page: each page is one short read, so no statement stays open across an `await`
@@ -57,23 +53,7 @@ const MAX_VALUE_BYTES = 1_000_000_000 - 1_000_000;
  * exists for uniformity with the other stores.
  */
 export function sqliteStore(options: SqliteStoreOptions): Store {
-  if (typeof options !== 'object' || options === null) throw new TypeError('sqliteStore options must be an object');
-  const table = options.table ?? 'tiercache_entries';
-  if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
-    throw new TypeError(`table must match ${String(TABLE_NAME)} (letters, digits, _), got ${JSON.stringify(table)}`);
-  }
-  const namespace = options.namespace ?? 'default';
-  if (typeof namespace !== 'string') throw new TypeError(`namespace must be a string, got ${typeof namespace}`);
-  const name = options.name ?? 'sqlite';
-  if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new TypeError('clock must be an object with a now() method returning epoch milliseconds');
-  }
-  const pruneInterval = options.pruneInterval ?? DEFAULT_PRUNE_INTERVAL_MS;
-  if (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval < 0) {
-    throw new TypeError(`pruneInterval must be a finite number of milliseconds >= 0, got ${String(pruneInterval)}`);
-  }
+  const { table, namespace, name, clock, pruneInterval } = resolveSqlOptions(options, 'sqliteStore', 'sqlite');
   const hasPath = options.path !== undefined;
   const hasDatabase = options.database !== undefined;
   if (hasPath === hasDatabase) throw new TypeError('sqliteStore needs exactly one of path or database');
