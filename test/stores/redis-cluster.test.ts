@@ -5,6 +5,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisHashSlot, redisStore } from '../../src/stores/redis.js';
 import { storeConformance } from '../../src/testing/index.js';
+import { clusterFaultTests } from './redis-cluster-faults.js';
 import { CLUSTER_NODES, uniquePrefix } from './redis-helpers.js';
 
 const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
@@ -193,3 +194,5 @@ describe('redis store (cluster)', () => {
     }
   });
 });
+
+clusterFaultTests();
