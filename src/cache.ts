@@ -311,8 +311,9 @@ export class Cache {
       const found = (await this.#readMemoryChecked(full, false)) ?? (await this.#readBelow(full));
       if (found !== undefined) return found.value as T;
     }
+    // A fenced load was overtaken by a write or an invalidation: its value is too old to hand to a new caller.
     const running = core.flights.get(full);
-    if (running !== undefined && options.forceRefresh !== true) return running.promise as Promise<T>;
+    if (running !== undefined && !running.fenced && options.forceRefresh !== true) return running.promise as Promise<T>;
 
     const tags = validateTags(options.tags);
     // Read by the load only after its first await, when `flight` below is set.
@@ -332,7 +333,7 @@ export class Cache {
       }
       return value;
     })();
-    const flight: Flight = { promise, fenced: false };
+    const flight: Flight = { promise, fenced: false, tags };
     state.flight = flight;
     core.flights.set(full, flight);
     const settle = () => {

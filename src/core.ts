@@ -67,6 +67,8 @@ const EVENTS_KEPT = 1_000;
 /** A load in progress for one key (single-flight). */
 export interface Flight {
   readonly promise: Promise<unknown>;
+  /** The tags the result will carry: invalidating one of them fences the flight too. */
+  readonly tags: readonly string[] | undefined;
   /** Set when the key was invalidated or written while the loader ran: its result must not be cached. */
   fenced: boolean;
 }
@@ -179,9 +181,12 @@ export class Core {
         for (const key of [...this.memory.keys()]) if (key.startsWith(envelope.namespace)) this.memory.delete(key);
         this.fenceWhere((key) => key.startsWith(envelope.namespace));
         break;
-      case 'tags':
+      case 'tags': {
         envelope.tags.forEach((tag, i) => this.tags.set(tag, envelope.stamps[i] as string));
+        const changed = new Set(envelope.tags);
+        for (const flight of this.flights.values()) if (flight.tags?.some((tag) => changed.has(tag)) === true) flight.fenced = true;
         break;
+      }
       case 'pattern': {
         const match = globToRegExp(envelope.pattern);
         for (const key of [...this.memory.keys()]) if (match.test(key)) this.memory.delete(key);
@@ -538,6 +543,8 @@ export class Core {
       stamps.push(softened(before));
     });
     changed.forEach((tag, i) => this.tags.set(tag, stamps[i] as string));
+    // A load in progress for a tagged key would hand its waiters a value from before this invalidation.
+    for (const flight of this.flights.values()) if (flight.tags?.some((tag) => batch.hard.has(tag) || batch.soft.has(tag)) === true) flight.fenced = true;
     const tier = this.markerTier;
     if (tier !== undefined && changed.length > 0) {
       const now = this.clock.now();

@@ -89,8 +89,11 @@ describe('getOrSet', () => {
 });
 
 describe('fencing torture', () => {
-  /** The bus delivery allowance for reads on an instance that did not make the invalidation itself. */
-  const DELIVERY_MS = 100;
+  /**
+   * The bus delivery allowance for reads on an instance that did not make the invalidation itself: delivery is
+   * about 1 ms here (docs/benchmarks.md), but the test files run in parallel on 2 cores, so leave room.
+   */
+  const DELIVERY_MS = 250;
 
   /**
    * Loaders read a data version, take a while, and return it; invalidators bump the version, then invalidate.
