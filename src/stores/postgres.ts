@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { CacheBackendError } from '../errors.js';
-import { resolveSqlOptions } from './sql-options.js';
+import { resolveSqlOptions, startPruneTimer } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
 interface PostgresStoreCommonOptions extends BaseStoreOptions {
@@ -153,8 +153,8 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   let closed = false;
   let closing: Promise<void> | undefined;
   let schema: Promise<void> | undefined;
-  let pruning = false;
-  let timer: NodeJS.Timeout | undefined;
+  // The callbacks read `prune` and `closed` only when the timer fires, after both are defined below.
+  const timer = startPruneTimer(pruneInterval, () => prune(), () => closed);
 
   const fail = (message: string, cause?: unknown, key?: string): CacheBackendError => {
     const detail = cause instanceof Error ? `: ${describe(cause)}` : '';
@@ -423,19 +423,6 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
   };
 
-  if (pruneInterval > 0) {
-    timer = setInterval(() => {
-      if (pruning || closed) return;
-      pruning = true;
-      // Background pruning is best effort: reads already skip expired rows and the next tick tries again.
-      prune()
-        .catch(() => undefined)
-        .finally(() => {
-          pruning = false;
-        });
-    }, pruneInterval);
-    timer.unref();
-  }
 
   return store;
 }

@@ -42,3 +42,23 @@ export function resolveSqlOptions(options: SqlStoreOptions, factory: string, def
   }
   return { table, namespace, name, clock, pruneInterval };
 }
+
+/**
+ * Runs `prune` every `intervalMs` (none when 0), never two at once and never after `closed()`. Best effort:
+ * reads already skip expired rows and the next tick tries again. The timer never keeps the process alive.
+ */
+export function startPruneTimer(intervalMs: number, prune: () => Promise<unknown>, closed: () => boolean): NodeJS.Timeout | undefined {
+  if (intervalMs <= 0) return undefined;
+  let pruning = false;
+  const timer = setInterval(() => {
+    if (pruning || closed()) return;
+    pruning = true;
+    prune()
+      .catch(() => undefined)
+      .finally(() => {
+        pruning = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return timer;
+}

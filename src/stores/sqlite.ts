@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { CacheBackendError } from '../errors.js';
-import { resolveSqlOptions } from './sql-options.js';
+import { resolveSqlOptions, startPruneTimer } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
 interface SqliteStoreCommonOptions extends BaseStoreOptions {
@@ -83,8 +83,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   });
 
   let closed = false;
-  let pruning = false;
-  let timer: NodeJS.Timeout | undefined;
+  // The callbacks read `prune` and `closed` only when the timer fires, after both are defined below.
+  const timer = startPruneTimer(pruneInterval, () => prune(), () => closed);
 
   const now = (): number => clock.now();
   const assertOpen = (key?: string): void => {
@@ -269,20 +269,6 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  if (pruneInterval > 0) {
-    timer = setInterval(() => {
-      if (pruning || closed) return;
-      pruning = true;
-      // Background pruning is best effort: reads already skip expired rows and the next tick tries again.
-      prune()
-        .catch(() => undefined)
-        .finally(() => {
-          pruning = false;
-        });
-    }, pruneInterval);
-    // A cache must never keep the process alive on its own.
-    timer.unref();
-  }
 
   return store;
 }
