@@ -227,17 +227,23 @@ export class TinyLfuPolicy extends Links implements Policy {
    * Moves entries between the window and the main area toward the current quotas, at most TRANSFER_LIMIT
    * of them; clears `rebalancing` once the quotas hold.
    */
+  /** Moves the window's least recent entry to the front of probation; false when the window is empty. */
+  private demoteWindowTail(): boolean {
+    const s = this.tail(WINDOW);
+    if (s === WINDOW) return false;
+    this.unlink(s);
+    this.windowCount--;
+    this.windowBytes -= this.host.sizeAt(s);
+    this.region[s] = PROBATION;
+    this.pushFront(PROBATION, s);
+    return true;
+  }
+
   private rebalance(): void {
     const host = this.host;
     let budget = TRANSFER_LIMIT;
     while (budget > 0 && this.windowOver()) {
-      const s = this.tail(WINDOW);
-      if (s === WINDOW) break;
-      this.unlink(s);
-      this.windowCount--;
-      this.windowBytes -= host.sizeAt(s);
-      this.region[s] = PROBATION;
-      this.pushFront(PROBATION, s);
+      if (!this.demoteWindowTail()) break;
       budget--;
     }
     // A bigger window takes over the main area's least valuable entries rather than waiting to refill.
@@ -268,13 +274,7 @@ export class TinyLfuPolicy extends Links implements Policy {
     // Normally one entry overflows the window per write; after the window shrank, the excess drains over
     // several writes rather than all at once.
     while (candidates < TRANSFER_LIMIT && this.windowOver()) {
-      const s = this.tail(WINDOW);
-      if (s === WINDOW) break;
-      this.unlink(s);
-      this.windowCount--;
-      this.windowBytes -= host.sizeAt(s);
-      this.region[s] = PROBATION;
-      this.pushFront(PROBATION, s);
+      if (!this.demoteWindowTail()) break;
       candidates++;
     }
     // Candidates (just out of the window) are walked from the newest, victims from probation's oldest;
