@@ -9,16 +9,14 @@ import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
 import type { StoreWrite } from './stores/contract.js';
 import type { BreakerState, StoreTier, TierCounters } from './tiers/store-tier.js';
-import { deadlineOf, type Ttl } from './ttl.js';
+import { deadlineOf, parseDuration } from './ttl.js';
+import { planOf, type LoadPlan } from './compute/plan.js';
+import { runLoader, settleWithin, type LoadReport } from './compute/load.js';
+import type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions } from './compute/types.js';
+
+export type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions };
 
 export { ENTRY_OVERHEAD_BYTES };
-
-export interface SetOptions {
-  /** How long the entry lives. @default the cache's `defaultTtl` */
-  ttl?: Ttl;
-  /** Labels for bulk invalidation. */
-  tags?: readonly string[];
-}
 
 export interface GetOptions<T> {
   /** Returned instead of `undefined` when the key is not cached. */
@@ -78,17 +76,6 @@ export interface InvalidationRule {
   whenResource?: string;
   invalidateTags?: readonly string[];
   invalidatePatterns?: readonly string[];
-}
-
-export interface GetOrSetOptions extends SetOptions {
-  /** Run the loader even when a value is cached, and cache its result (seed 001's `force_refresh`). */
-  forceRefresh?: boolean;
-}
-
-/** What a loader is told about the load it runs. */
-export interface LoaderContext {
-  /** The key being loaded (without the namespace). */
-  readonly key: string;
 }
 
 export interface SetManyEntry extends SetOptions {
@@ -246,26 +233,30 @@ export class Cache {
   }
 
   /**
-   * A memory-tier read whose tags need more than the registry: a stamp it does not know, or a soft expiry.
-   * Removes the entry when its tags were invalidated.
+   * A memory-tier read the hot path could not settle: a stamp the registry does not know, a soft expiry, or a
+   * TTL that ran out within grace. Removes the entry when its tags were invalidated.
    */
   async #readMemoryChecked(full: string, allowStale: boolean): Promise<Found | undefined> {
     const core = this.#core;
-    const slot = core.memory.find(full);
+    const memory = core.memory;
+    const slot = memory.find(full);
     if (slot < 0) return undefined;
-    const value = core.memory.valueAt(slot);
-    const meta = core.memory.metaOf(slot) as TagMeta | undefined;
+    const value = memory.valueAt(slot);
+    const meta = memory.metaOf(slot) as TagMeta | undefined;
+    // Read before any await: the slot may hold another key afterwards.
+    const createdAt = memory.createdAtOf(slot);
+    const freshUntil = meta?.freshUntil ?? memory.expiresAtOf(slot);
     const verdict = meta === undefined ? FRESH : await core.verdict(meta);
     if (verdict === INVALID) {
       // The stamps were checked against the truth: no tier can hold a valid copy written before that.
-      core.memory.delete(full);
+      memory.delete(full);
       core.fence(full);
       return undefined;
     }
     if (verdict === STALE && !allowStale) return undefined;
     core.counters.hits++;
     if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-    return { value, source: 'memory', stale: verdict === STALE };
+    return { value, source: 'memory', stale: verdict === STALE, createdAt, freshUntil };
   }
 
   /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
@@ -283,64 +274,207 @@ export class Cache {
 
   /**
    * The cached value, or the loader's, cached (seed 000 `get_or_calculate`, seed 001 `get_or_compute`).
-   * Concurrent callers for one missing key in this process share one loader call and its value or rejection.
-   * Fenced: if the key is written or invalidated (directly, by pattern, by clear, by another instance over the
-   * bus, or through one of `tags`) while the loader runs, its result is returned to the waiting callers but not
-   * cached, so a value computed from data read before an invalidation is never written after it.
+   *
+   * - Single-flight: concurrent callers for one missing key in this process share one loader call and its
+   *   value or rejection. With `lease`, one call across every instance sharing the first store.
+   * - Grace: a value past its TTL (or soft-expired by `expireTags`) but within `grace` is returned at once
+   *   while one refresh runs in the background (or after `softTimeout`, if the refresh is not done by then);
+   *   when the loader fails, it is returned instead of the error and the loader rests for `failSafeBackoff`.
+   * - `refreshAhead`: past that fraction of the TTL, a read starts one background refresh.
+   * - `hardTimeout`: the loader's signal is aborted and callers get `LoaderTimeoutError` (or the stale value).
+   * - Fenced: if the key is written or invalidated (directly, by pattern, by clear, by another instance over
+   *   the bus, or through one of its tags) while the loader runs, its result is returned to the waiting callers
+   *   but not cached, so a value computed from data read before an invalidation is never written after it.
+   *
+   * A memory-tier hit awaits nothing and allocates nothing but the returned promise.
    *
    * @example
-   * const forecast = await cache.getOrSet(key, () => engine.projectBalance(userId, 30), { ttl: '1h', tags: [`user:${userId}`] });
+   * const forecast = await cache.getOrSet(key, () => engine.projectBalance(userId, 30), { ttl: '1h', tags: [`user:${userId}`], grace: '10m' });
    */
-  getOrSet<T>(key: string, loader: (context: LoaderContext) => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+  getOrSet<T>(key: string, loader: (context: LoaderContext<T>) => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
     const core = this.#core;
     if (!core.closed && options?.forceRefresh !== true && typeof loader === 'function') {
       const full = this.#ns === '' ? key : this.#full(key);
       const slot = core.freshSlot(full);
-      if (slot >= 0) return Promise.resolve(core.memory.valueAt(slot) as T);
+      if (slot >= 0) {
+        const value = core.memory.valueAt(slot) as T;
+        const ahead = options?.refreshAhead ?? core.options.compute.refreshAhead;
+        if (ahead !== undefined && this.#dueAt(slot, ahead) <= core.clock.now()) this.#refreshAhead(key, full, loader, options ?? {}, value);
+        return Promise.resolve(value);
+      }
     }
-    return this.#getOrLoad(key, loader, options ?? {});
+    return this.#getOrLoad(key, loader, options ?? {}, undefined);
   }
 
-  async #getOrLoad<T>(key: string, loader: (context: LoaderContext) => T | Promise<T>, options: GetOrSetOptions): Promise<T> {
+  /**
+   * `getOrSet` that never throws (seed 002's `CacheResult`): the value or the error, where the value came from
+   * (`'memory'`, a store's name, or `'loader'`), whether it was stale, and how long the call took.
+   */
+  async getOrSetResult<T>(key: string, loader: (context: LoaderContext<T>) => T | Promise<T>, options?: GetOrSetOptions): Promise<GetOrSetResult<T>> {
+    const started = performance.now();
+    const report: LoadReport = { source: undefined, stale: false };
+    try {
+      const value = await this.#getOrLoad(key, loader, options ?? {}, report);
+      return { ok: true, value, error: undefined, source: report.source, stale: report.stale, durationMs: performance.now() - started };
+    } catch (error) {
+      return { ok: false, value: undefined, error, source: undefined, stale: false, durationMs: performance.now() - started };
+    }
+  }
+
+  /** When a memory-tier entry is due for a refresh-ahead. */
+  #dueAt(slot: number, fraction: number): number {
+    const memory = this.#core.memory;
+    const createdAt = memory.createdAtOf(slot);
+    const freshUntil = (memory.metaOf(slot) as TagMeta | undefined)?.freshUntil ?? memory.expiresAtOf(slot);
+    return createdAt + fraction * (freshUntil - createdAt);
+  }
+
+  /** Starts one background refresh of a value that is still served (refresh-ahead). Never throws. */
+  #refreshAhead<T>(key: string, full: string, loader: (context: LoaderContext<T>) => T | Promise<T>, options: GetOrSetOptions, value: T): void {
+    const core = this.#core;
+    if (core.flights.has(full) || core.failureOf(full) !== undefined) return;
+    try {
+      const plan = planOf(options, core.options.compute);
+      this.#flight(key, full, loader, options, { ...plan, forceRefresh: false }, value, true);
+    } catch (error) {
+      core.emitter.reportError(error, 'getOrSet.refreshAhead', full);
+    }
+  }
+
+  async #getOrLoad<T>(key: string, loader: (context: LoaderContext<T>) => T | Promise<T>, options: GetOrSetOptions, report: LoadReport | undefined): Promise<T> {
     if (typeof loader !== 'function') throw new TypeError('getOrSet needs a loader function');
     const full = this.#validKey(key);
     const core = this.#core;
+    const plan = planOf(options, core.options.compute);
     // Checked before anything runs, so a bad option never leaves a loader result uncached.
-    this.#prepare(full, null, { ...(options.ttl === undefined ? {} : { ttl: options.ttl }), ...(options.tags === undefined ? {} : { tags: options.tags }) });
-    if (options.forceRefresh !== true) {
-      const found = (await this.#readMemoryChecked(full, false)) ?? (await this.#readBelow(full));
-      if (found !== undefined) return found.value as T;
+    this.#prepare(full, null, options, plan.graceMs);
+    let stale: Found | undefined;
+    if (!plan.forceRefresh) {
+      const allowStale = plan.graceMs > 0;
+      const found = (await this.#readMemoryChecked(full, allowStale)) ?? (await this.#readBelow(full, allowStale));
+      if (found !== undefined && !found.stale) {
+        if (plan.refreshAhead !== undefined && found.createdAt + plan.refreshAhead * (found.freshUntil - found.createdAt) <= core.clock.now()) {
+          this.#refreshAhead(key, full, loader, options, found.value as T);
+        }
+        if (report !== undefined) report.source = found.source;
+        return found.value as T;
+      }
+      // Stale for longer than this caller's grace: as good as missing.
+      if (found !== undefined && core.clock.now() - found.freshUntil <= plan.graceMs) stale = found;
     }
+    const failure = plan.forceRefresh ? undefined : core.failureOf(full);
+    if (stale !== undefined && failure !== undefined && !failure.negative) return this.#served(stale, report);
+    if (stale === undefined && failure?.negative === true) throw failure.error;
+
+    const flight = this.#flight(key, full, loader, options, plan, stale?.value as T | undefined, stale !== undefined);
+    if (stale === undefined) {
+      const value = (await flight.promise) as T;
+      if (report !== undefined) report.source = 'loader';
+      return value;
+    }
+    if (plan.softTimeoutMs > 0) {
+      const outcome = await settleWithin(flight.promise, plan.softTimeoutMs);
+      if (outcome.done && outcome.ok) {
+        if (report !== undefined) report.source = 'loader';
+        return outcome.value as T;
+      }
+    }
+    // Stale-while-revalidate, a soft timeout, or fail-safe: the refresh goes on (or rests) in the background.
+    return this.#served(stale, report);
+  }
+
+  #served<T>(found: Found, report: LoadReport | undefined): T {
+    if (report !== undefined) {
+      report.source = found.source;
+      report.stale = true;
+    }
+    return found.value as T;
+  }
+
+  /**
+   * The load of `full`: the one running (shared), or a new one. A `forceRefresh` load supersedes the one
+   * running, which then does not write its older result.
+   */
+  #flight<T>(
+    key: string,
+    full: string,
+    loader: (context: LoaderContext<T>) => T | Promise<T>,
+    options: GetOrSetOptions,
+    plan: LoadPlan,
+    staleValue: T | undefined,
+    hasStale: boolean,
+  ): Flight {
+    const core = this.#core;
     // A fenced load was overtaken by a write or an invalidation: its value is too old to hand to a new caller.
     const running = core.flights.get(full);
-    if (running !== undefined && !running.fenced && options.forceRefresh !== true) return running.promise as Promise<T>;
+    if (running !== undefined && !running.fenced && !plan.forceRefresh) return running;
+    if (running !== undefined) running.fenced = true;
+    const flight: Flight = { promise: Promise.resolve(), fenced: false, tags: validateTags(options.tags), controller: new AbortController() };
+    core.flights.set(full, flight);
+    flight.promise = this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
+    const settle = () => {
+      if (core.flights.get(full) === flight) core.flights.delete(full);
+    };
+    // Also marks the rejection handled: a background refresh's failure is remembered, not thrown at nobody.
+    flight.promise.then(settle, settle);
+    return flight;
+  }
 
-    const tags = validateTags(options.tags);
-    // Read by the load only after its first await, when `flight` below is set.
-    const state: { flight?: Flight } = {};
-    const promise = (async () => {
+  async #load<T>(
+    key: string,
+    full: string,
+    loader: (context: LoaderContext<T>) => T | Promise<T>,
+    options: GetOrSetOptions,
+    plan: LoadPlan,
+    staleValue: T | undefined,
+    hasStale: boolean,
+    flight: Flight,
+  ): Promise<T> {
+    const core = this.#core;
+    try {
       // Stamps are taken before the loader reads anything: if a tag is invalidated while it runs, the entry
       // is born invalid.
-      const stamps = tags === undefined ? undefined : await this.#stampsFor(tags);
-      const value = await loader({ key });
-      if (state.flight?.fenced !== true && !core.closed) {
+      const initialTags = flight.tags;
+      const stamps = initialTags === undefined ? undefined : await this.#stampsFor(initialTags);
+      let ttl = options.ttl;
+      let skip = false;
+      const context: LoaderContext<T> = {
+        key,
+        staleValue,
+        signal: flight.controller.signal,
+        setTtl: (value) => {
+          deadlineOf(value, 0, 'ttl');
+          ttl = value;
+        },
+        setTags: (tags) => {
+          flight.tags = validateTags(tags);
+        },
+        skipCache: () => {
+          skip = true;
+        },
+      };
+      const value = await runLoader(loader, context, plan.hardTimeoutMs, flight, full);
+      if (!skip && !flight.fenced && !core.closed) {
         try {
-          await this.#store(full, value, this.#prepare(full, value, options), stamps);
+          const tags = flight.tags;
+          const prepared = this.#prepare(full, value, { ...(ttl === undefined ? {} : { ttl }), ...(tags === undefined ? {} : { tags }) }, plan.graceMs);
+          const late = tags?.filter((tag) => stamps?.has(tag) !== true) ?? [];
+          const all = late.length === 0 ? stamps : new Map([...(stamps ?? []), ...(await this.#stampsFor(late))]);
+          if (!flight.fenced) await this.#store(full, value, prepared, all, flight);
         } catch (error) {
           // The caller asked for a value, not for caching: a value that cannot be cached is still returned.
           core.emitter.reportError(error, 'getOrSet.store', full);
         }
       }
       return value;
-    })();
-    const flight: Flight = { promise, fenced: false, tags };
-    state.flight = flight;
-    core.flights.set(full, flight);
-    const settle = () => {
-      if (core.flights.get(full) === flight) core.flights.delete(full);
-    };
-    promise.then(settle, settle);
-    return promise;
+    } catch (error) {
+      if (!flight.fenced) {
+        const now = core.clock.now();
+        if (hasStale) core.rememberFailure(full, { until: now + plan.failSafeBackoffMs, error, negative: false });
+        else if (plan.negativeTtlMs > 0) core.rememberFailure(full, { until: now + plan.negativeTtlMs, error, negative: true });
+      }
+      throw error;
+    }
   }
 
   /**
@@ -364,28 +498,43 @@ export class Cache {
   }
 
   /** Checks and encodes everything a write needs before anything is written. */
-  #prepare(full: string, value: unknown, options: SetOptions): Prepared {
+  #prepare(full: string, value: unknown, options: SetOptions, graceMs?: number): Prepared {
     const core = this.#core;
     const now = core.clock.now();
     const deadline = deadlineOf(options.ttl ?? core.options.defaultTtl, now);
+    const grace = graceMs ?? (options.grace === undefined ? core.options.compute.graceMs : parseDuration(options.grace, 'grace'));
     const tags = validateTags(options.tags);
     const encoded = core.codec.encode(value, full);
     const expired = deadline <= now;
-    return { deadline: expired ? Number.NaN : deadline, createdAt: now, size: core.memorySize(full, encoded.length), tags, encoded };
+    return {
+      deadline: expired ? Number.NaN : deadline + grace,
+      freshUntil: expired || grace === 0 ? undefined : deadline,
+      createdAt: now,
+      size: core.memorySize(full, encoded.length),
+      tags,
+      encoded,
+    };
   }
 
   /** The memory-tier meta and the stores' envelope of a prepared write. */
   #seal(prepared: Prepared, stamps: Map<string, string> | undefined): { meta: TagMeta | undefined; bytes: Uint8Array | undefined } {
-    const tags = prepared.tags;
-    const meta = tags === undefined || stamps === undefined ? undefined : metaOf({ tags, stamps: tags.map((t) => stamps.get(t) as string) });
+    const tags = stamps === undefined ? undefined : prepared.tags;
+    const meta = metaOf({ tags, stamps: tags?.map((t) => stamps?.get(t) as string), freshUntil: prepared.freshUntil });
     const bytes =
       this.#core.tiers.length === 0 || Number.isNaN(prepared.deadline)
         ? undefined
-        : encodeEntry(prepared.encoded, { createdAt: prepared.createdAt, expiresAt: prepared.deadline, tags: meta?.tags, stamps: meta?.stamps });
+        : encodeEntry(prepared.encoded, {
+            createdAt: prepared.createdAt,
+            expiresAt: prepared.deadline,
+            freshUntil: prepared.freshUntil,
+            tags: meta === undefined || meta.tags.length === 0 ? undefined : meta.tags,
+            stamps: meta === undefined || meta.tags.length === 0 ? undefined : meta.stamps,
+          });
     return { meta, bytes };
   }
 
-  async #store(full: string, value: unknown, prepared: Prepared, stamps: Map<string, string> | undefined): Promise<boolean> {
+  /** Writes a prepared entry to every tier; `writer` is the load doing it (it does not fence itself). */
+  async #store(full: string, value: unknown, prepared: Prepared, stamps: Map<string, string> | undefined, writer?: Flight): Promise<boolean> {
     const core = this.#core;
     const { meta, bytes: sealed } = this.#seal(prepared, stamps);
     if (Number.isNaN(prepared.deadline)) {
@@ -394,7 +543,7 @@ export class Cache {
       await core.announce({ type: 'keys', keys: [full] });
       return false;
     }
-    core.fence(full);
+    core.fence(full, writer);
     let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), meta);
     if (sealed !== undefined) {
       const bytes = sealed;
@@ -498,7 +647,7 @@ export class Cache {
       const full = fulls[i] as string;
       const slot = core.memory.find(full);
       const meta = slot >= 0 ? (core.memory.metaOf(slot) as TagMeta | undefined) : undefined;
-      if (slot >= 0 && (meta === undefined || core.tags.verdict(meta.tags, meta.stamps) === FRESH)) {
+      if (slot >= 0 && (meta === undefined || core.registryVerdict(meta) === FRESH)) {
         core.counters.hits++;
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
         results[i] = core.memory.valueAt(slot) as T;
@@ -977,14 +1126,12 @@ export class Cache {
     try {
       const full = this.#validKey(key);
       const core = this.#core;
-      const slot = core.memory.find(full);
+      const slot = core.freshSlot(full);
       if (slot >= 0) {
-        core.counters.hits++;
-        if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
         const value = core.memory.valueAt(slot) as T;
         return { ok: true, value, error: undefined, source: 'memory', durationMs: performance.now() - started };
       }
-      const found = await this.#readBelow(full);
+      const found = (await this.#readMemoryChecked(full, false)) ?? (await this.#readBelow(full));
       if (found !== undefined) {
         return { ok: true, value: found.value as T, error: undefined, source: found.source, durationMs: performance.now() - started };
       }

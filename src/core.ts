@@ -32,8 +32,10 @@ export class Counters {
 }
 
 export interface Prepared {
-  /** NaN when the deadline has already passed. */
+  /** When the entry is gone (its TTL plus any grace); NaN when the TTL has already passed. */
   deadline: number;
+  /** When it stops being fresh, when grace keeps it longer. */
+  freshUntil: number | undefined;
   createdAt: number;
   size: number;
   tags: readonly string[] | undefined;
@@ -44,15 +46,22 @@ export interface Prepared {
 export interface Found {
   value: unknown;
   source: string;
-  /** Soft-expired by a tag: served only to callers who accept stale values. */
+  /** Soft-expired by a tag, or past its TTL within grace: served only to callers who accept stale values. */
   stale: boolean;
+  createdAt: number;
+  /** When it stops (or stopped) being fresh. */
+  freshUntil: number;
 }
 
-/** What the memory tier keeps beside a tagged entry. */
+/** What the memory tier keeps beside a tagged entry or one kept for grace (untagged: empty lists). */
 export interface TagMeta {
   readonly tags: readonly string[];
   readonly stamps: readonly string[];
+  /** Set when the entry outlives its freshness for grace. */
+  readonly freshUntil: number | undefined;
 }
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** Tag markers live this long in the stores: longer than any entry they cover, in practice forever. */
 const MARKER_TTL_MS = 10 * 365 * 86_400_000;
@@ -66,11 +75,21 @@ const EVENTS_KEPT = 1_000;
 
 /** A load in progress for one key (single-flight). */
 export interface Flight {
-  readonly promise: Promise<unknown>;
+  promise: Promise<unknown>;
   /** The tags the result will carry: invalidating one of them fences the flight too. */
-  readonly tags: readonly string[] | undefined;
+  tags: readonly string[] | undefined;
   /** Set when the key was invalidated or written while the loader ran: its result must not be cached. */
   fenced: boolean;
+  /** Aborts the loader's signal (hard timeout, close). */
+  readonly controller: AbortController;
+}
+
+/** A loader failure remembered for a key: fail-safe back-off (a stale value is served) or negative caching. */
+export interface Failure {
+  readonly until: number;
+  /** Set for negative caching: the error every caller gets until `until`. */
+  readonly error: unknown;
+  readonly negative: boolean;
 }
 
 interface TagBatch {
@@ -107,6 +126,8 @@ export class Core {
   #tagBatch: TagBatch | undefined;
   /** Loads in progress, by full key. */
   readonly flights = new Map<string, Flight>();
+  /** Recent loader failures by full key (bounded like the tag registry). */
+  readonly failures = new Map<string, Failure>();
   /** Invalidation rules (seed 001), in the order they were added. */
   readonly rules: InvalidationRule[] = [];
   readonly #dependents = new Map<string, Set<string>>();
@@ -335,7 +356,7 @@ export class Core {
       this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
       if (i > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, i);
       if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
-      return { value, source: tier.name, stale: verdict === STALE };
+      return { value, source: tier.name, stale: verdict === STALE, createdAt: entry.createdAt, freshUntil: entry.freshUntil ?? entry.expiresAt };
     }
     return undefined;
   }
@@ -344,7 +365,7 @@ export class Core {
   open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: ReturnType<typeof decodeEntry> } | undefined {
     try {
       const entry = decodeEntry(bytes, full);
-      if (entry.expiresAt <= this.clock.now()) {
+      if (entry.lease || entry.expiresAt <= this.clock.now()) {
         tier.counters.misses++;
         return undefined;
       }
@@ -373,20 +394,47 @@ export class Core {
     const slot = this.memory.find(full);
     if (slot < 0) return -1;
     const meta = this.memory.metaOf(slot) as TagMeta | undefined;
-    if (meta !== undefined && this.tags.verdict(meta.tags, meta.stamps) !== FRESH) return -1;
+    if (meta !== undefined && this.registryVerdict(meta) !== FRESH) return -1;
     this.counters.hits++;
     if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: 'memory' });
     return slot;
   }
 
-  /** A write or invalidation of `full` happened: a load already running for it must not cache its result. */
-  fence(full: string): void {
+  /** The verdict the registry and the clock can give without asking a store (UNKNOWN when a stamp is not known). */
+  registryVerdict(meta: TagMeta): number {
+    const tags = meta.tags.length === 0 ? FRESH : this.tags.verdict(meta.tags, meta.stamps);
+    return tags === FRESH && meta.freshUntil !== undefined && meta.freshUntil <= this.clock.now() ? STALE : tags;
+  }
+
+  /**
+   * A write or invalidation of `full` happened: a load already running for it (other than `writer`, the load
+   * doing the write) must not cache its result, and a remembered loader failure no longer applies.
+   */
+  fence(full: string, writer?: Flight): void {
     const flight = this.flights.get(full);
-    if (flight !== undefined) flight.fenced = true;
+    if (flight !== undefined && flight !== writer) flight.fenced = true;
+    if (this.failures.size > 0) this.failures.delete(full);
   }
 
   fenceWhere(test: (full: string) => boolean): void {
     for (const [key, flight] of this.flights) if (test(key)) flight.fenced = true;
+    for (const key of this.failures.keys()) if (test(key)) this.failures.delete(key);
+  }
+
+  /** Remembers a loader failure (bounded: the oldest are forgotten first). */
+  rememberFailure(full: string, failure: Failure): void {
+    this.failures.delete(full);
+    this.failures.set(full, failure);
+    if (this.failures.size > this.options.maxTags) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  /** The failure still in force for `full`, if any. */
+  failureOf(full: string): Failure | undefined {
+    const failure = this.failures.get(full);
+    if (failure === undefined) return undefined;
+    if (failure.until > this.clock.now()) return failure;
+    this.failures.delete(full);
+    return undefined;
   }
 
   record(event: Omit<InvalidationEvent, 'id' | 'at'>): void {
@@ -479,12 +527,12 @@ export class Core {
 
   /** FRESH, STALE or INVALID for an entry's recorded stamps, asking the marker store when needed. */
   async verdict(meta: TagMeta): Promise<number> {
-    if (this.trustRegistry) {
-      const known = this.tags.verdict(meta.tags, meta.stamps);
+    if (this.trustRegistry || meta.tags.length === 0) {
+      const known = this.registryVerdict(meta);
       if (known !== UNKNOWN) return known;
     }
     const current = await this.currentStamps(meta.tags, false);
-    let worst = FRESH;
+    let worst = meta.freshUntil !== undefined && meta.freshUntil <= this.clock.now() ? STALE : FRESH;
     for (let i = 0; i < current.length; i++) {
       const stamp = current[i];
       if (stamp === undefined) return INVALID;
@@ -599,8 +647,8 @@ export class Core {
 
   /** Decides an entry read from a store: FRESH, STALE or INVALID. */
   async storedVerdict(entry: DecodedEntry): Promise<number> {
-    if (entry.tags === undefined || entry.stamps === undefined) return FRESH;
-    return this.verdict({ tags: entry.tags, stamps: entry.stamps });
+    const meta = metaOf(entry);
+    return meta === undefined ? FRESH : this.verdict(meta);
   }
 
   memorySize(full: string, encodedLength: number): number {
@@ -612,6 +660,7 @@ export class Core {
     await this.#logWrites;
     for (const timer of this.#replayTimers) clearTimeout(timer);
     this.#replayTimers.clear();
+    for (const flight of this.flights.values()) flight.controller.abort(new CacheError('E_CLOSED', 'the cache closed while the loader ran'));
     this.memory.close();
     this.memory.clear();
     const closing = this.tiers.map((tier) => tier.store.close());
@@ -622,9 +671,15 @@ export class Core {
 }
 
 
-/** The memory tier's per-entry data for a decoded entry: its tags and stamps, or nothing. */
-export function metaOf(entry: { tags: readonly string[] | undefined; stamps: readonly string[] | undefined }): TagMeta | undefined {
-  return entry.tags === undefined || entry.stamps === undefined ? undefined : { tags: entry.tags, stamps: entry.stamps };
+/** The memory tier's per-entry data for a decoded entry: its tags and stamps and grace, or nothing. */
+export function metaOf(entry: {
+  tags: readonly string[] | undefined;
+  stamps: readonly string[] | undefined;
+  freshUntil?: number | undefined;
+}): TagMeta | undefined {
+  const tagged = entry.tags !== undefined && entry.stamps !== undefined && entry.tags.length > 0;
+  if (!tagged && entry.freshUntil === undefined) return undefined;
+  return { tags: tagged ? (entry.tags as readonly string[]) : NO_TAGS, stamps: tagged ? (entry.stamps as readonly string[]) : NO_TAGS, freshUntil: entry.freshUntil };
 }
 
 /** A glob where `*` is any run and `?` one character; everything else is literal. */

@@ -5,35 +5,47 @@ import { DecodeError } from './errors.js';
  * Stores see opaque bytes; deadlines travel inside, so an entry read back from any tier keeps its remaining
  * TTL (backfilling never extends an entry's life).
  *
- * Layout: u8 version | u8 flags | f64 createdAt | f64 expiresAt | [u16 tag count | (tag, stamp)*] | value,
- * where tag and stamp are each u16 length + UTF-8.
+ * Layout: u8 version | u8 flags | f64 createdAt | f64 expiresAt | [f64 freshUntil] | [u16 tag count | (tag, stamp)*] | value,
+ * where tag and stamp are each u16 length + UTF-8. `freshUntil` is there only for an entry kept past its TTL
+ * for grace (stale-while-revalidate, fail-safe).
+ *
+ * A lease marker (see compute/lease.ts) is an entry with the lease flag whose value is the holder's token: it
+ * holds a key's place while one process loads it, and is never a value.
  */
 export interface EntryHeader {
   createdAt: number;
+  /** When the entry is gone from every tier: its TTL plus any grace. */
   expiresAt: number;
+  /** When it stops being fresh, if before `expiresAt`: between the two it is stale, served only within grace. */
+  freshUntil?: number | undefined;
   tags: readonly string[] | undefined;
   /** The tags' stamps when the entry was written, in the same order (see freshness/tags.ts). */
   stamps: readonly string[] | undefined;
 }
 
 export interface DecodedEntry extends EntryHeader {
-  /** The codec's bytes, a view into the input. */
+  /** The codec's bytes, a view into the input (a lease marker: the holder's token). */
   value: Uint8Array;
+  /** A lease marker, not a value: see compute/lease.ts. */
+  lease: boolean;
 }
 
 const ENTRY_VERSION = 1;
 const FLAG_TAGS = 1;
+const FLAG_GRACE = 2;
+const FLAG_LEASE = 4;
 const FIXED = 18;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array {
+export function encodeEntry(value: Uint8Array, header: EntryHeader, lease = false): Uint8Array {
   const tags = header.tags;
+  const grace = header.freshUntil !== undefined && header.freshUntil < header.expiresAt;
   if (tags !== undefined && header.stamps?.length !== tags.length) throw new RangeError('every tag needs its stamp');
   const stamps = header.stamps ?? [];
   const encodedTags = tags === undefined || tags.length === 0 ? undefined : tags.flatMap((t, i) => [utf8.encode(t), utf8.encode(stamps[i] as string)]);
-  let size = FIXED + value.length;
+  let size = FIXED + (grace ? 8 : 0) + value.length;
   if (encodedTags !== undefined) {
     if (encodedTags.length / 2 > 0xffff) throw new RangeError('an entry holds at most 65535 tags');
     size += 2;
@@ -45,10 +57,14 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader): Uint8Array 
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out[0] = ENTRY_VERSION;
-  out[1] = encodedTags === undefined ? 0 : FLAG_TAGS;
+  out[1] = (encodedTags === undefined ? 0 : FLAG_TAGS) | (grace ? FLAG_GRACE : 0) | (lease ? FLAG_LEASE : 0);
   view.setFloat64(2, header.createdAt, true);
   view.setFloat64(10, header.expiresAt, true);
   let at = FIXED;
+  if (grace) {
+    view.setFloat64(at, header.freshUntil as number, true);
+    at += 8;
+  }
   if (encodedTags !== undefined) {
     view.setUint16(at, encodedTags.length / 2, true);
     at += 2;
@@ -71,12 +87,19 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   if (bytes.length < FIXED) fail(`${bytes.length} bytes is shorter than an entry header`, key);
   if (bytes[0] !== ENTRY_VERSION) fail(`unknown entry version ${bytes[0]}`, key);
   const flags = bytes[1] as number;
-  if ((flags & ~FLAG_TAGS) !== 0) fail(`unknown entry flags ${flags}`, key);
+  if ((flags & ~(FLAG_TAGS | FLAG_GRACE | FLAG_LEASE)) !== 0) fail(`unknown entry flags ${flags}`, key);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const createdAt = view.getFloat64(2, true);
   const expiresAt = view.getFloat64(10, true);
   if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps', key);
   let at = FIXED;
+  let freshUntil: number | undefined;
+  if ((flags & FLAG_GRACE) !== 0) {
+    if (bytes.length < at + 8) fail('truncated grace deadline', key);
+    freshUntil = view.getFloat64(at, true);
+    if (Number.isNaN(freshUntil)) fail('bad grace deadline', key);
+    at += 8;
+  }
   let tags: string[] | undefined;
   let stamps: string[] | undefined;
   const text = (): string => {
@@ -104,5 +127,5 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
       stamps.push(text());
     }
   }
-  return { createdAt, expiresAt, tags, stamps, value: bytes.subarray(at) };
+  return { createdAt, expiresAt, freshUntil, tags, stamps, value: bytes.subarray(at), lease: (flags & FLAG_LEASE) !== 0 };
 }

@@ -9,7 +9,8 @@ export type CacheErrorCode =
   | 'E_BACKEND'
   | 'E_NOT_CONFIRMED'
   | 'E_CLOSED'
-  | 'E_UNSUPPORTED';
+  | 'E_UNSUPPORTED'
+  | 'E_LOADER_TIMEOUT';
 
 const CACHE_ERROR_BRAND = Symbol.for('tiercache.CacheError');
 
@@ -71,6 +72,18 @@ export class CacheBackendError extends CacheError {
     super('E_BACKEND', message, options);
     this.name = 'CacheBackendError';
     this.store = options.store;
+  }
+}
+
+/** A loader ran past its `hardTimeout`: its signal was aborted and its result, if it ever comes, is dropped. */
+export class LoaderTimeoutError extends CacheError {
+  /** The timeout that passed, in ms. */
+  readonly timeoutMs: number;
+
+  constructor(message: string, options: CacheErrorOptions & { timeoutMs: number }) {
+    super('E_LOADER_TIMEOUT', message, options);
+    this.name = 'LoaderTimeoutError';
+    this.timeoutMs = options.timeoutMs;
   }
 }
 

@@ -4,6 +4,8 @@ export type {
   CacheStats,
   GetOptions,
   GetOrSetOptions,
+  GetOrSetResult,
+  LeaseOptions,
   InvalidateOptions,
   InvalidateSelection,
   InvalidationEvent,
@@ -19,12 +21,13 @@ export { systemClock, type Clock } from './clock.js';
 export { createCodec, defaultCodec } from './codec/codec.js';
 export { decimalExtension } from './codec/decimal.js';
 export type { Codec, CodecExtension, CodecOptions } from './codec/types.js';
-export { CacheBackendError, CacheError, DecodeError, InvalidKeyError, isCacheError, SerializationError } from './errors.js';
+export { CacheBackendError, CacheError, DecodeError, InvalidKeyError, isCacheError, LoaderTimeoutError, SerializationError } from './errors.js';
 export type { CacheErrorCode } from './errors.js';
 export type { CacheEventName, CacheEvents, CacheListener } from './events.js';
 export { buildKey, canonicalJson, escapeSegment, forecastKey, paramsHash, unescapeSegment } from './keys/index.js';
 export type { BuildKeyOptions, ForecastKeyParts } from './keys/index.js';
 export type { EvictionPolicy } from './memory/types.js';
+export type { ComputeDefaults } from './compute/plan.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type CacheOptions, type MemoryOptions } from './options.js';
 export { TtlPolicy, type Ttl } from './ttl.js';
 export { BACKENDS, cacheFromEnv, ENV_DEFAULTS, storeFromEnv, type Backend } from './env.js';

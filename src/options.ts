@@ -7,6 +7,7 @@ import type { Bus } from './bus/contract.js';
 import type { Store } from './stores/contract.js';
 import type { ResolvedTier, StoreTierOptions } from './tiers/store-tier.js';
 import { parseDuration, type Ttl } from './ttl.js';
+import { resolveComputeDefaults, type ComputeDefaults, type LoadPlan } from './compute/plan.js';
 
 export interface MemoryOptions {
   /**
@@ -91,6 +92,12 @@ export interface CacheOptions {
    * @default 0
    */
   invalidationWindow?: number | string;
+  /**
+   * Defaults of every `getOrSet` call: `grace`, `softTimeout`, `hardTimeout`, `refreshAhead`, `failSafeBackoff`,
+   * `negativeTtl`, `lease` (see `GetOrSetOptions`). `grace` also applies to `set`.
+   * @default {} (no grace, no timeouts, no lease)
+   */
+  compute?: ComputeDefaults;
 }
 
 export interface ResolvedOptions {
@@ -109,6 +116,7 @@ export interface ResolvedOptions {
   readonly bus: Bus | undefined;
   readonly maxTags: number;
   readonly invalidationWindow: number;
+  readonly compute: LoadPlan;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -178,6 +186,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     bus: resolveBus(options.bus),
     maxTags: options.maxTags === undefined ? 100_000 : positiveInteger(options.maxTags, 'maxTags'),
     invalidationWindow: parseDuration(options.invalidationWindow ?? 0, 'invalidationWindow'),
+    compute: resolveComputeDefaults(options.compute),
     defaultTtl,
     maxEntries,
     maxBytes,
