@@ -10,8 +10,9 @@ import type { CacheOptions } from './options.js';
 import type { StoreWrite } from './stores/contract.js';
 import type { BreakerState, StoreTier, TierCounters } from './tiers/store-tier.js';
 import { deadlineOf, parseDuration } from './ttl.js';
-import { planOf, type LoadPlan } from './compute/plan.js';
+import { DEFAULT_LEASE, planOf, type LoadPlan } from './compute/plan.js';
 import { runLoader, settleWithin, type LoadReport } from './compute/load.js';
+import { claim, type Claim } from './compute/lease.js';
 import type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions } from './compute/types.js';
 
 export type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions };
@@ -431,6 +432,7 @@ export class Cache {
     flight: Flight,
   ): Promise<T> {
     const core = this.#core;
+    let claimed: Claim | undefined;
     try {
       // Stamps are taken before the loader reads anything: if a tag is invalidated while it runs, the entry
       // is born invalid.
@@ -453,6 +455,12 @@ export class Cache {
           skip = true;
         },
       };
+      const fence = core.fenceTier;
+      if (fence !== undefined) {
+        const settled = await this.#claim(full, fence, plan, hasStale, flight);
+        if (settled.found !== undefined) return settled.found.value as T;
+        claimed = settled.claim;
+      }
       const value = await runLoader(loader, context, plan.hardTimeoutMs, flight, full);
       if (!skip && !flight.fenced && !core.closed) {
         try {
@@ -460,20 +468,67 @@ export class Cache {
           const prepared = this.#prepare(full, value, { ...(ttl === undefined ? {} : { ttl }), ...(tags === undefined ? {} : { tags }) }, plan.graceMs);
           const late = tags?.filter((tag) => stamps?.has(tag) !== true) ?? [];
           const all = late.length === 0 ? stamps : new Map([...(stamps ?? []), ...(await this.#stampsFor(late))]);
-          if (!flight.fenced) await this.#store(full, value, prepared, all, flight);
+          if (!flight.fenced) await this.#store(full, value, prepared, all, flight, claimed);
         } catch (error) {
           // The caller asked for a value, not for caching: a value that cannot be cached is still returned.
           core.emitter.reportError(error, 'getOrSet.store', full);
         }
       }
+      await claimed?.release();
       return value;
     } catch (error) {
+      await claimed?.release().catch((failure: unknown) => core.emitter.reportError(failure, 'getOrSet.lease', full));
       if (!flight.fenced) {
         const now = core.clock.now();
         if (hasStale) core.rememberFailure(full, { until: now + plan.failSafeBackoffMs, error, negative: false });
         else if (plan.negativeTtlMs > 0) core.rememberFailure(full, { until: now + plan.negativeTtlMs, error, negative: true });
       }
       throw error;
+    }
+  }
+
+  /**
+   * Claims the key in the fence store before the loader runs (see compute/lease.ts). Returns the value when
+   * another process's load answered meanwhile (with `lease`, after waiting for it), else the claim the result
+   * must be written through (none when the store cannot be asked: the load then goes on unfenced).
+   */
+  async #claim(full: string, tier: StoreTier, plan: LoadPlan, hasStale: boolean, flight: Flight): Promise<{ found?: Found; claim?: Claim }> {
+    const core = this.#core;
+    const index = core.tiers.indexOf(tier);
+    const ttlMs = (plan.lease ?? DEFAULT_LEASE).ttlMs;
+    const waitUntil = performance.now() + (plan.lease?.waitMs ?? 0);
+    let delay = 5;
+    for (;;) {
+      const outcome = await claim(core, tier, full, ttlMs);
+      switch (outcome.kind) {
+        case 'unavailable':
+          return {};
+        case 'claimed':
+          if (outcome.holder) outcome.claim.renewEvery(ttlMs);
+          return { claim: outcome.claim };
+        case 'found': {
+          if (!plan.forceRefresh && !hasStale) {
+            const found = await core.accept(index, full, outcome.bytes, false);
+            if (found !== undefined) return { found };
+          }
+          return { claim: outcome.claim };
+        }
+        case 'leased': {
+          // Without a lease (or once waited long enough) this load goes on, and expects the other's marker.
+          if (plan.lease === undefined) return { claim: outcome.claim };
+          if (performance.now() >= waitUntil) {
+            if (await outcome.claim.takeOver(ttlMs)) {
+              outcome.claim.renewEvery(ttlMs);
+              return { claim: outcome.claim };
+            }
+            continue;
+          }
+          await core.waitForKey(full, delay);
+          delay = Math.min(delay * 2, 200);
+          const reason: unknown = flight.controller.signal.reason;
+          if (flight.controller.signal.aborted) throw reason;
+        }
+      }
     }
   }
 
@@ -533,10 +588,18 @@ export class Cache {
     return { meta, bytes };
   }
 
-  /** Writes a prepared entry to every tier; `writer` is the load doing it (it does not fence itself). */
-  async #store(full: string, value: unknown, prepared: Prepared, stamps: Map<string, string> | undefined, writer?: Flight): Promise<boolean> {
+  /**
+   * Writes a prepared entry to every tier; `writer` is the load doing it (it does not fence itself), whose
+   * `claim` must still hold in the fence store for anything to be written.
+   */
+  async #store(full: string, value: unknown, prepared: Prepared, stamps: Map<string, string> | undefined, writer?: Flight, claimed?: Claim): Promise<boolean> {
     const core = this.#core;
     const { meta, bytes: sealed } = this.#seal(prepared, stamps);
+    if (claimed !== undefined && sealed !== undefined) {
+      const committed = await claimed.commit(sealed, claimed.tier.deadlineFor(prepared.deadline));
+      // Another process wrote or invalidated the key since this load began, or this instance heard of it meanwhile.
+      if (!committed || writer?.fenced === true) return false;
+    }
     if (Number.isNaN(prepared.deadline)) {
       core.memory.delete(full);
       await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, prepared.createdAt)));
@@ -547,7 +610,9 @@ export class Cache {
     let stored = core.memory.set(full, value, prepared.size, core.memoryDeadline(prepared.deadline, prepared.createdAt), meta);
     if (sealed !== undefined) {
       const bytes = sealed;
-      const results = await Promise.all(core.tiers.map((tier) => core.write(tier, full, bytes, prepared.deadline, prepared.createdAt)));
+      const results = await Promise.all(
+        core.tiers.map((tier) => (tier === claimed?.tier ? Promise.resolve(true) : core.write(tier, full, bytes, prepared.deadline, prepared.createdAt))),
+      );
       stored = stored || results.includes(true);
     }
     await core.announce({ type: 'keys', keys: [full] });

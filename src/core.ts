@@ -13,6 +13,7 @@ import { resolveOptions, type CacheOptions, type ResolvedOptions } from './optio
 import type { InvalidationEvent, InvalidationRule } from './cache.js';
 import type { Store } from './stores/contract.js';
 import { StoreTier } from './tiers/store-tier.js';
+import { fenceTier as findFenceTier } from './compute/lease.js';
 
 /**
  * Bytes an entry counts for beyond its encoded value and key: the tier's per-entry slots and the key map's
@@ -128,6 +129,9 @@ export class Core {
   readonly flights = new Map<string, Flight>();
   /** Recent loader failures by full key (bounded like the tag registry). */
   readonly failures = new Map<string, Failure>();
+  /** Loads waiting for another instance's lease on a key, woken by its announcement. */
+  readonly #keyWaiters = new Map<string, Set<() => void>>();
+  #fenceTier: StoreTier | undefined | null = null;
   /** Invalidation rules (seed 001), in the order they were added. */
   readonly rules: InvalidationRule[] = [];
   readonly #dependents = new Map<string, Set<string>>();
@@ -192,6 +196,8 @@ export class Core {
         for (const key of envelope.keys) {
           this.memory.delete(key);
           this.fence(key);
+          const waiters = this.#keyWaiters.get(key);
+          if (waiters !== undefined) for (const wake of [...waiters]) wake();
         }
         break;
       case 'clear':
@@ -342,23 +348,56 @@ export class Core {
         tier.counters.misses++;
         continue;
       }
-      const found = this.open(tier, full, bytes);
-      if (found === undefined) continue;
-      const { value, entry } = found;
-      const verdict = await this.storedVerdict(entry);
-      if (verdict === INVALID || (verdict === STALE && !allowStale)) {
-        tier.counters.misses++;
-        continue;
-      }
-      tier.counters.hits++;
-      this.counters.storeHits++;
-      const now = this.clock.now();
-      this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
-      if (i > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, i);
-      if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
-      return { value, source: tier.name, stale: verdict === STALE, createdAt: entry.createdAt, freshUntil: entry.freshUntil ?? entry.expiresAt };
+      const found = await this.accept(i, full, bytes, allowStale);
+      if (found !== undefined) return found;
     }
     return undefined;
+  }
+
+  /**
+   * An entry read from tier `index`: decoded and checked (expiry, tags, grace), then copied into the memory
+   * tier and the stores above. Undefined, counted as that tier's miss, when it cannot be served.
+   */
+  async accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean): Promise<Found | undefined> {
+    const tier = this.tiers[index] as StoreTier;
+    const found = this.open(tier, full, bytes);
+    if (found === undefined) return undefined;
+    const { value, entry } = found;
+    const verdict = await this.storedVerdict(entry);
+    if (verdict === INVALID || (verdict === STALE && !allowStale)) {
+      tier.counters.misses++;
+      return undefined;
+    }
+    tier.counters.hits++;
+    this.counters.storeHits++;
+    const now = this.clock.now();
+    this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
+    if (index > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, index);
+    if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
+    return { value, source: tier.name, stale: verdict === STALE, createdAt: entry.createdAt, freshUntil: entry.freshUntil ?? entry.expiresAt };
+  }
+
+  /** Resolves when another instance announces a write or invalidation of `full`, or after `ms`. */
+  waitForKey(full: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.#keyWaiters.get(full);
+      if (waiters === undefined) this.#keyWaiters.set(full, (waiters = new Set()));
+      const set = waiters;
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.#keyWaiters.get(full) === set) this.#keyWaiters.delete(full);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  /** The store tier that fences loads across processes (see compute/lease.ts), found once. */
+  get fenceTier(): StoreTier | undefined {
+    if (this.#fenceTier === null) this.#fenceTier = findFenceTier(this.tiers);
+    return this.#fenceTier;
   }
 
   /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired or unreadable. */

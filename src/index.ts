@@ -28,6 +28,21 @@ export { buildKey, canonicalJson, escapeSegment, forecastKey, paramsHash, unesca
 export type { BuildKeyOptions, ForecastKeyParts } from './keys/index.js';
 export type { EvictionPolicy } from './memory/types.js';
 export type { ComputeDefaults } from './compute/plan.js';
+export { cacheAside, memoize, stampedeProtect, writeThrough } from './compute/wrappers.js';
+export type {
+  CacheAsideOptions,
+  CachedFunction,
+  InvalidationTargets,
+  MemoizedFunction,
+  MemoizeOptions,
+  StampedeOptions,
+  TemplateList,
+  WriteThroughOptions,
+} from './compute/wrappers.js';
+export { cached, invalidates } from './compute/decorators.js';
+export type { AsyncMethod, CacheSource, InvalidatesOptions } from './compute/decorators.js';
+export { argsHash, keyTemplate } from './compute/key-template.js';
+export type { KeySpec, KeyTemplateOptions } from './compute/key-template.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type CacheOptions, type MemoryOptions } from './options.js';
 export { TtlPolicy, type Ttl } from './ttl.js';
 export { BACKENDS, cacheFromEnv, ENV_DEFAULTS, storeFromEnv, type Backend } from './env.js';

@@ -21,7 +21,8 @@ export interface LoadPlan {
   readonly forceRefresh: boolean;
 }
 
-const DEFAULT_LEASE: ResolvedLease = Object.freeze({ ttlMs: 10_000, waitMs: 30_000 });
+/** Also the life of the marker a load without `lease` leaves for fencing. */
+export const DEFAULT_LEASE: ResolvedLease = Object.freeze({ ttlMs: 10_000, waitMs: 30_000 });
 
 function positiveDuration(value: unknown, option: string): number {
   const ms = parseDuration(value, option);

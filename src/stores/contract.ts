@@ -52,6 +52,13 @@ export interface Store {
   deleteMany?(keys: readonly string[]): Promise<number>;
   /** Stores only when no live entry exists; true when it stored. Atomic where `capabilities.atomicAdd`. */
   add?(key: string, value: Uint8Array, expiresAt: number): Promise<boolean>;
+  /**
+   * Atomic compare-and-set, for fencing loads across processes: when the key holds a live entry whose bytes
+   * start with `expected`, replaces it with `value` (removes it when `value` is undefined) and returns true;
+   * otherwise changes nothing and returns false. Present only where the backend does it atomically for every
+   * client (Redis: one script).
+   */
+  replaceIf?(key: string, expected: Uint8Array, value: Uint8Array | undefined, expiresAt: number): Promise<boolean>;
   /** Removes expired entries (stores without native expiry); returns how many. */
   prune?(): Promise<number>;
   /**
@@ -59,6 +66,15 @@ export interface Store {
    * characters match themselves. Present only where the backend can iterate without blocking (never `KEYS`).
    */
   keys?(pattern: string): AsyncIterable<string>;
+  /**
+   * Removes every live entry whose key (without the store prefix) starts with `prefix`, a plain string compared
+   * code unit for code unit (no glob: `*` and `?` are ordinary characters; `user_1` also matches `user_12`).
+   * Returns how many live entries were removed; expired entries are not counted. Present only where the cost
+   * grows with the entries matched rather than with the size of the store (Redis: a sorted index of keys), so
+   * the core can prefer it to `keys` + `deleteMany` for patterns of the form `literal*`. An empty prefix
+   * removes every entry written through the store.
+   */
+  deletePrefix?(prefix: string): Promise<number>;
   /**
    * Appends a record to a capped log every process shares (Redis: a stream trimmed to about `maxLength`).
    * The core keeps its invalidation history there when the store offers it.

@@ -1,0 +1,145 @@
+import type { Core } from '../core.js';
+import { decodeEntry, encodeEntry } from '../entry.js';
+import { newToken } from '../freshness/tags.js';
+import type { Store } from '../stores/contract.js';
+import type { StoreTier } from '../tiers/store-tier.js';
+
+/**
+ * Fencing and leases across processes, through the first shared store that can compare-and-set.
+ *
+ * Before its loader runs, a load claims the key in that store: on a key with no live value it writes a
+ * marker (an entry flagged as a lease, holding a random token) with `add`; on a key holding a stale entry it
+ * remembers that entry's header. Its result is then written with `replaceIf`, which succeeds only when the key
+ * still holds exactly that marker or entry. Whatever another process did to the key meanwhile (a delete, a
+ * pattern or `clear` invalidation, a newer write) made the key hold something else, so the older result is
+ * not written: the write is fenced by the token, whichever process invalidated.
+ *
+ * With `lease`, callers that find another process's live marker wait for its value instead of loading too:
+ * one loader call per cold key across the fleet. The holder renews its marker while the loader runs; a holder
+ * that dies leaves a marker that expires after the lease TTL, and the next caller takes over.
+ */
+
+/** Bytes that identify a stored entry for `replaceIf`: its fixed header (version, flags, createdAt, expiresAt). */
+const IDENTITY_BYTES = 18;
+
+type Conditional = Required<Pick<Store, 'add' | 'replaceIf'>> & Store;
+
+/** The store tier that fences loads: the first shared one that can add and compare-and-set atomically. */
+export function fenceTier(tiers: readonly StoreTier[]): StoreTier | undefined {
+  for (const tier of tiers) {
+    const store = tier.store;
+    if (store.capabilities.shared && store.capabilities.atomicAdd && typeof store.replaceIf === 'function' && typeof store.add === 'function') return tier;
+  }
+  return undefined;
+}
+
+export type ClaimOutcome =
+  /** The key holds what `claim` expects: our marker, another process's marker, or a stale entry. */
+  | { kind: 'claimed'; claim: Claim; holder: boolean }
+  /**
+   * A live entry is there (another process finished meanwhile, or the stale value being refreshed): the
+   * caller may answer with it, or load and write through `claim`, which expects that entry.
+   */
+  | { kind: 'found'; bytes: Uint8Array; claim: Claim }
+  /** Another process holds a live lease. */
+  | { kind: 'leased'; claim: Claim }
+  /** The store could not be asked: load and write without fencing (degraded). */
+  | { kind: 'unavailable' };
+
+/** What a load expects to find in the fence store when it writes its result. */
+export class Claim {
+  #expected: Uint8Array;
+  readonly #marker: Uint8Array | undefined;
+  #renewal: NodeJS.Timeout | undefined;
+  /** Committed or released: nothing more to do. */
+  #done = false;
+
+  constructor(
+    readonly core: Core,
+    readonly tier: StoreTier,
+    readonly key: string,
+    expected: Uint8Array,
+    marker: Uint8Array | undefined,
+  ) {
+    this.#expected = expected;
+    this.#marker = marker;
+  }
+
+  get #store(): Conditional {
+    return this.tier.store as Conditional;
+  }
+
+  /** Keeps our marker alive every third of `ttlMs` until `stop`; never keeps the process alive. */
+  renewEvery(ttlMs: number): void {
+    if (this.#marker === undefined) return;
+    const marker = this.#marker;
+    const renew = () => {
+      const deadline = this.core.clock.now() + ttlMs;
+      // Deliberately not awaited: a failed renewal shows up as a refused write, which is the safe outcome.
+      this.core
+        .attempt(this.tier, 'replaceIf', (s) => (s as Conditional).replaceIf(this.key, marker, marker, deadline), this.key)
+        .catch((error: unknown) => this.core.emitter.reportError(error, `${this.tier.name}.lease`, this.key));
+    };
+    this.#renewal = setInterval(renew, Math.max(1, Math.floor(ttlMs / 3)));
+    this.#renewal.unref();
+  }
+
+  /** Writes the result if the key still holds what this claim expects; false when fenced (or the store failed). */
+  async commit(bytes: Uint8Array, expiresAt: number): Promise<boolean> {
+    this.stop();
+    this.#done = true;
+    const ok = await this.core.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, this.#expected, bytes, expiresAt), this.key);
+    return ok === true;
+  }
+
+  /** Takes over another process's marker (the holder is too slow or gone): our writes now expect our marker. */
+  async takeOver(ttlMs: number): Promise<boolean> {
+    const marker = this.#marker;
+    if (marker === undefined) return false;
+    const ok = await this.core.attempt(
+      this.tier,
+      'replaceIf',
+      () => this.#store.replaceIf(this.key, this.#expected, marker, this.core.clock.now() + ttlMs),
+      this.key,
+    );
+    if (ok === true) this.#expected = marker;
+    return ok === true;
+  }
+
+  /** Removes our marker after a failed load, so the next caller does not wait for a lease nobody holds. */
+  async release(): Promise<void> {
+    this.stop();
+    const marker = this.#marker;
+    if (this.#done || marker === undefined || this.#expected !== marker) return;
+    this.#done = true;
+    await this.core.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, marker, undefined, 0), this.key);
+  }
+
+  stop(): void {
+    if (this.#renewal !== undefined) clearInterval(this.#renewal);
+    this.#renewal = undefined;
+  }
+}
+
+/** Claims `full` in the fence tier before a load. */
+export async function claim(core: Core, tier: StoreTier, full: string, ttlMs: number): Promise<ClaimOutcome> {
+  const key = core.storeKey(full);
+  const store = tier.store as Conditional;
+  const marker = encodeEntry(new TextEncoder().encode(newToken()), { createdAt: core.clock.now(), expiresAt: 0, tags: undefined, stamps: undefined }, true);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const added = await core.attempt(tier, 'add', (s) => (s as Conditional).add(key, marker, core.clock.now() + ttlMs), full);
+    if (added === undefined) return { kind: 'unavailable' };
+    if (added) return { kind: 'claimed', claim: new Claim(core, tier, key, marker, marker), holder: true };
+    const bytes = await core.attempt(tier, 'get', () => store.get(key), full);
+    if (bytes === undefined) continue; // gone meanwhile (expired, deleted): try again
+    let lease = false;
+    try {
+      lease = decodeEntry(bytes, full).lease;
+    } catch {
+      // Unreadable bytes: claimed like a stale entry, so our write replaces them.
+    }
+    if (lease) return { kind: 'leased', claim: new Claim(core, tier, key, bytes, marker) };
+    return { kind: 'found', bytes, claim: new Claim(core, tier, key, bytes.subarray(0, IDENTITY_BYTES), marker) };
+  }
+  return { kind: 'unavailable' };
+}
