@@ -11,11 +11,11 @@ import type { StoreWrite } from './stores/contract.js';
 import type { BreakerState, StoreTier, TierCounters } from './tiers/store-tier.js';
 import { deadlineOf, parseDuration } from './ttl.js';
 import { DEFAULT_LEASE, planOf, type LoadPlan } from './compute/plan.js';
-import { runLoader, settleWithin, type LoadReport } from './compute/load.js';
+import { batchValues, runLoader, settleWithin, type LoadReport } from './compute/load.js';
 import { claim, type Claim } from './compute/lease.js';
-import type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions } from './compute/types.js';
+import type { BatchLoader, BatchLoaderContext, GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions } from './compute/types.js';
 
-export type { GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions };
+export type { BatchLoader, BatchLoaderContext, GetOrSetOptions, GetOrSetResult, LeaseOptions, LoaderContext, SetOptions };
 
 export { ENTRY_OVERHEAD_BYTES };
 
@@ -320,6 +320,98 @@ export class Cache {
     } catch (error) {
       return { ok: false, value: undefined, error, source: undefined, stale: false, durationMs: performance.now() - started };
     }
+  }
+
+  /**
+   * The values of `keys`, loading the missing ones with one `loadMany` call: cached values come from the tiers
+   * (one batched read per store), keys another call is already loading join that load, and the rest go to
+   * `loadMany(missingKeys)`, which returns their values in the same order (an array) or by key (a `Map`; keys
+   * it leaves out come back `undefined`, uncached). The results are written with one batched write per store,
+   * each key fenced as `getOrSet` fences it.
+   *
+   * @example
+   * const users = await cache.getOrSetMany(ids.map((id) => `user:${id}`), (keys) => db.usersByKeys(keys), { ttl: '5m' });
+   */
+  async getOrSetMany<T>(keys: readonly string[], loadMany: BatchLoader<T>, options: GetOrSetOptions = {}): Promise<(T | undefined)[]> {
+    requireArray(keys, 'getOrSetMany expects an array of keys');
+    if (typeof loadMany !== 'function') throw new TypeError('getOrSetMany needs a loader function');
+    const fulls = keys.map((key) => this.#validKey(key));
+    const core = this.#core;
+    const plan = planOf(options, core.options.compute);
+    if (fulls.length === 0) return [];
+    this.#prepare(fulls[0] as string, null, options, plan.graceMs);
+    const found = plan.forceRefresh ? [] : await this.#readMany(fulls);
+    const out = new Array<T | undefined>(fulls.length).fill(undefined);
+    const waits: Promise<void>[] = [];
+    // Full key -> the caller's key, for the keys this call loads.
+    const batch = new Map<string, string>();
+    fulls.forEach((full, i) => {
+      const hit = found[i];
+      if (hit !== undefined) {
+        out[i] = hit.value as T;
+        return;
+      }
+      const running = batch.has(full) ? undefined : core.flights.get(full);
+      if (running !== undefined && !running.fenced && !plan.forceRefresh) {
+        waits.push(running.promise.then((value) => void (out[i] = value as T)));
+        return;
+      }
+      batch.set(full, keys[i] as string);
+    });
+    if (batch.size > 0) {
+      const values = this.#loadBatch(batch, loadMany, options, plan);
+      fulls.forEach((full, i) => {
+        if (batch.has(full) && found[i] === undefined) waits.push(values.then((map) => void (out[i] = map.get(batch.get(full) as string))));
+      });
+    }
+    await Promise.all(waits);
+    return out;
+  }
+
+  /** One `loadMany` call for `batch` (full key -> caller's key), registered as a load of each key. */
+  #loadBatch<T>(batch: ReadonlyMap<string, string>, loadMany: BatchLoader<T>, options: GetOrSetOptions, plan: LoadPlan): Promise<Map<string, T>> {
+    const core = this.#core;
+    const tags = validateTags(options.tags);
+    const controller = new AbortController();
+    const whole: Flight = { promise: Promise.resolve(), fenced: false, tags, controller };
+    const flights = new Map<string, Flight>();
+    for (const full of batch.keys()) {
+      const flight: Flight = { promise: Promise.resolve(), fenced: false, tags, controller };
+      // A load still registered for this key is fenced (or superseded by a forced refresh): this one replaces it.
+      const running = core.flights.get(full);
+      if (running !== undefined) running.fenced = true;
+      core.flights.set(full, flight);
+      flights.set(full, flight);
+    }
+    const given = [...batch.values()];
+    const loaded = (async () => {
+      const stamps = tags === undefined ? undefined : await this.#stampsFor(tags);
+      const raw = await runLoader((context: BatchLoaderContext) => loadMany(given, context), { signal: controller.signal }, plan.hardTimeoutMs, whole, given.join(','));
+      const values = batchValues(raw, given);
+      const items: { full: string; value: unknown; prepared: Prepared }[] = [];
+      for (const [full, key] of batch) {
+        if (whole.fenced || flights.get(full)?.fenced === true || !values.has(key)) continue;
+        const value = values.get(key);
+        items.push({ full, value, prepared: this.#prepare(full, value, options, plan.graceMs) });
+      }
+      if (items.length > 0 && !core.closed) {
+        try {
+          await this.#writeMany(items, stamps, flights);
+        } catch (error) {
+          core.emitter.reportError(error, 'getOrSetMany.store', items[0]?.full);
+        }
+      }
+      return values;
+    })();
+    for (const [full, key] of batch) {
+      const flight = flights.get(full) as Flight;
+      flight.promise = loaded.then((values) => values.get(key));
+      const settle = () => {
+        if (core.flights.get(full) === flight) core.flights.delete(full);
+      };
+      flight.promise.then(settle, settle);
+    }
+    return loaded;
   }
 
   /** When a memory-tier entry is due for a refresh-ahead. */
@@ -705,8 +797,16 @@ export class Cache {
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     requireArray(keys, 'getMany expects an array of keys');
     const fulls = keys.map((key) => this.#validKey(key));
+    return (await this.#readMany(fulls)).map((found) => (found === undefined ? undefined : (found.value as T)));
+  }
+
+  /**
+   * The values of `keys` (full keys), or `undefined` for missing ones. Stores are asked once per tier, for the
+   * misses only.
+   */
+  async #readMany(fulls: readonly string[]): Promise<({ value: unknown } | undefined)[]> {
     const core = this.#core;
-    const results = new Array<T | undefined>(fulls.length).fill(undefined);
+    const results = new Array<{ value: unknown } | undefined>(fulls.length).fill(undefined);
     let missing: number[] = [];
     for (let i = 0; i < fulls.length; i++) {
       const full = fulls[i] as string;
@@ -715,11 +815,11 @@ export class Cache {
       if (slot >= 0 && (meta === undefined || core.registryVerdict(meta) === FRESH)) {
         core.counters.hits++;
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: 'memory' });
-        results[i] = core.memory.valueAt(slot) as T;
+        results[i] = { value: core.memory.valueAt(slot) };
       } else if (slot >= 0) {
         const found = await this.#readMemoryChecked(full, false);
         if (found === undefined) missing.push(i);
-        else results[i] = found.value as T;
+        else results[i] = found;
       } else {
         missing.push(i);
       }
@@ -751,7 +851,7 @@ export class Cache {
         core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), metaOf(found.entry));
         if (t > 0) core.backfill(full, bytes as Uint8Array, found.entry.expiresAt, found.entry.createdAt, t);
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: tier.name });
-        results[index] = found.value as T;
+        results[index] = found;
       });
       missing = stillMissing;
     }
@@ -777,12 +877,17 @@ export class Cache {
       if (entry.tags !== undefined) merged.tags = entry.tags;
       return { full, value: entry.value, prepared: this.#prepare(full, entry.value, merged) };
     });
-    const core = this.#core;
     const allTags = [...new Set(items.flatMap((item) => item.prepared.tags ?? []))];
     const stamps = allTags.length === 0 ? undefined : await this.#stampsFor(allTags);
+    return this.#writeMany(items, stamps);
+  }
+
+  /** Writes prepared entries: one batched write per store, one bus message. */
+  async #writeMany(items: readonly { full: string; value: unknown; prepared: Prepared }[], stamps: Map<string, string> | undefined, writers?: ReadonlyMap<string, Flight>): Promise<boolean[]> {
+    const core = this.#core;
     const sealed = items.map((item) => this.#seal(item.prepared, stamps));
     const stored = items.map(({ full, value, prepared }, i) => {
-      core.fence(full);
+      core.fence(full, writers?.get(full));
       if (Number.isNaN(prepared.deadline)) {
         core.memory.delete(full);
         return false;

@@ -42,6 +42,7 @@ export type {
 export { cached, invalidates } from './compute/decorators.js';
 export type { AsyncMethod, CacheSource, InvalidatesOptions } from './compute/decorators.js';
 export { argsHash, keyTemplate } from './compute/key-template.js';
+export * from './warming/index.js';
 export type { KeySpec, KeyTemplateOptions } from './compute/key-template.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type CacheOptions, type MemoryOptions } from './options.js';
 export { TtlPolicy, type Ttl } from './ttl.js';

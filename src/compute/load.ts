@@ -55,3 +55,12 @@ export function settleWithin(promise: Promise<unknown>, ms: number): Promise<Set
     );
   });
 }
+
+/** A batch loader's answer as a map by key; an array must hold one value per key, in order. */
+export function batchValues<T>(raw: readonly T[] | ReadonlyMap<string, T>, keys: readonly string[]): Map<string, T> {
+  if (raw instanceof Map) return new Map(raw as ReadonlyMap<string, T>);
+  if (!Array.isArray(raw)) throw new TypeError(`the batch loader must return an array or a Map, got ${typeof raw}`);
+  const list = raw as readonly T[];
+  if (list.length !== keys.length) throw new TypeError(`the batch loader returned ${list.length} values for ${keys.length} keys`);
+  return new Map(keys.map((key, i) => [key, list[i] as T]));
+}

@@ -104,3 +104,15 @@ export interface GetOrSetResult<T> {
   stale: boolean;
   durationMs: number;
 }
+
+/** What a batch loader is told. */
+export interface BatchLoaderContext {
+  /** Aborted when the load passes its `hardTimeout` or the cache closes. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Loads several keys at once for `getOrSetMany`: their values in the order of `keys`, or a `Map` by key
+ * (keys left out are returned `undefined` and not cached).
+ */
+export type BatchLoader<T> = (keys: string[], context: BatchLoaderContext) => readonly T[] | ReadonlyMap<string, T> | Promise<readonly T[] | ReadonlyMap<string, T>>;

@@ -361,3 +361,89 @@ describe('grace across a shared Redis tier', () => {
     await a.clear({ confirm: true });
   });
 });
+
+describe('getOrSetMany', () => {
+  it('loads only the misses, in one call, and caches them', async () => {
+    const { cache } = make();
+    await cache.set('u:1', 'one');
+    const calls: string[][] = [];
+    const values = await cache.getOrSetMany(['u:1', 'u:2', 'u:3'], (keys) => {
+      calls.push(keys);
+      return keys.map((k) => k.toUpperCase());
+    }, { ttl: '1m', tags: ['users'] });
+    expect(values).toStrictEqual(['one', 'U:2', 'U:3']);
+    expect(calls).toStrictEqual([['u:2', 'u:3']]);
+    expect(await cache.inspect('u:3')).toMatchObject({ ttlRemaining: 60_000, tags: ['users'] });
+    expect(await cache.getOrSetMany(['u:2', 'u:3'], () => { throw new Error('not called'); })).toStrictEqual(['U:2', 'U:3']);
+  });
+
+  it('accepts a Map; keys it leaves out come back undefined and are not cached', async () => {
+    const { cache } = make();
+    const values = await cache.getOrSetMany(['a', 'b'], () => new Map([['a', 1]]));
+    expect(values).toStrictEqual([1, undefined]);
+    expect(await cache.has('b')).toBe(false);
+  });
+
+  it('joins loads already running for some keys and shares single-flight with getOrSet', async () => {
+    const { cache } = make();
+    const slow = deferred<string>();
+    let single = 0;
+    const running = cache.getOrSet('a', () => {
+      single++;
+      return slow.promise;
+    });
+    await drain();
+    const batchCalls: string[][] = [];
+    const many = cache.getOrSetMany(['a', 'b', 'b'], (keys) => {
+      batchCalls.push(keys);
+      return keys.map(() => 'batch');
+    });
+    const alsoB = cache.getOrSet('b', () => 'single');
+    slow.resolve('from getOrSet');
+    expect(await many).toStrictEqual(['from getOrSet', 'batch', 'batch']);
+    expect(await running).toBe('from getOrSet');
+    expect(await alsoB).toBe('batch');
+    expect(single).toBe(1);
+    expect(batchCalls).toStrictEqual([['b']]);
+  });
+
+  it('a key invalidated while the batch loads is returned but not cached; the others are', async () => {
+    const { cache } = make();
+    const gate = deferred<void>();
+    const many = cache.getOrSetMany(['x', 'y'], async (keys) => {
+      await gate.promise;
+      return keys.map((k) => `${k}-old`);
+    });
+    await drain();
+    await cache.delete('x');
+    gate.resolve();
+    expect(await many).toStrictEqual(['x-old', 'y-old']);
+    expect(await cache.has('x')).toBe(false);
+    expect(await cache.get('y')).toBe('y-old');
+  });
+
+  it('a batch loader failure rejects every key; a wrong-sized answer is a TypeError', async () => {
+    const { cache } = make();
+    await expect(cache.getOrSetMany(['a', 'b'], () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');
+    await expect(cache.getOrSetMany(['a', 'b'], () => [1])).rejects.toThrow(/1 values for 2 keys/);
+    await expect(cache.getOrSetMany('a' as unknown as string[], () => [])).rejects.toThrow(TypeError);
+    expect(await cache.getOrSetMany([], () => [])).toStrictEqual([]);
+  });
+
+  it('reads the stores once per tier and writes them in one batch (Redis)', async () => {
+    const prefix = `compute-many-${process.pid}-${Date.now()}:`;
+    const a = new Cache({ stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix })] });
+    const b = new Cache({ stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix })] });
+    open.push(a, b);
+    await a.getOrSetMany(['k1', 'k2', 'k3'], (keys) => keys.map((k) => ({ k, at: new Date(0) })));
+    let calls = 0;
+    const values = await b.getOrSetMany(['k1', 'k2', 'k3', 'k4'], (keys) => {
+      calls++;
+      return keys.map((k) => ({ k, at: new Date(1) }));
+    });
+    expect(values).toStrictEqual([{ k: 'k1', at: new Date(0) }, { k: 'k2', at: new Date(0) }, { k: 'k3', at: new Date(0) }, { k: 'k4', at: new Date(1) }]);
+    expect(calls).toBe(1);
+    expect(b.getStats().stores.redis?.hits).toBe(3);
+    await a.clear({ confirm: true });
+  });
+});
