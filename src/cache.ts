@@ -591,6 +591,7 @@ export class Cache {
     const waitUntil = performance.now() + (plan.lease?.waitMs ?? 0);
     let delay = 5;
     for (;;) {
+      const generation = core.generationOf(full);
       const outcome = await claim(core, tier, full, ttlMs);
       switch (outcome.kind) {
         case 'unavailable':
@@ -600,7 +601,7 @@ export class Cache {
           return { claim: outcome.claim };
         case 'found': {
           if (!plan.forceRefresh && !hasStale) {
-            const found = await core.accept(index, full, outcome.bytes, false);
+            const found = await core.accept(index, full, outcome.bytes, false, generation);
             if (found !== undefined) return { found };
           }
           return { claim: outcome.claim };
@@ -784,6 +785,9 @@ export class Cache {
     core.memory.delete(full);
     core.fence(full);
     const removed = await Promise.all(core.tiers.map((tier) => core.write(tier, full, undefined, 0, now)));
+    // A read or load that reached a store before the delete did may have copied the old value up meanwhile.
+    core.memory.delete(full);
+    core.fence(full);
     await core.announce({ type: 'keys', keys: [full] });
     live = live || removed.includes(true);
     if (live) {
@@ -824,6 +828,8 @@ export class Cache {
         missing.push(i);
       }
     }
+    const generations = missing.map((i) => core.generationOf(fulls[i] as string));
+    const generationAt = new Map(missing.map((index, j) => [index, generations[j] as number]));
     for (let t = 0; t < core.tiers.length && missing.length > 0; t++) {
       const tier = core.tiers[t] as StoreTier;
       const storeKeys = missing.map((i) => core.storeKey(fulls[i] as string));
@@ -847,9 +853,12 @@ export class Cache {
         tier.counters.hits++;
         core.counters.hits++;
         core.counters.storeHits++;
-        const now = core.clock.now();
-        core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), metaOf(found.entry));
-        if (t > 0) core.backfill(full, bytes as Uint8Array, found.entry.expiresAt, found.entry.createdAt, t);
+        // Copied up only if nothing wrote or invalidated the key while it was read (see Core.generationOf).
+        if (core.generationOf(full) === generationAt.get(index)) {
+          const now = core.clock.now();
+          core.memory.set(full, found.value, core.memorySize(full, found.entry.value.length), core.memoryDeadline(found.entry.expiresAt, now), metaOf(found.entry));
+          if (t > 0) core.backfill(full, bytes as Uint8Array, found.entry.expiresAt, found.entry.createdAt, t);
+        }
         if (core.emitter.listeners.hit !== undefined) core.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;
       });
@@ -955,6 +964,11 @@ export class Cache {
         }
       }),
     );
+    // A read or load that reached a store before the delete did may have copied the old value up meanwhile.
+    for (const full of fulls) {
+      core.memory.delete(full);
+      core.fence(full);
+    }
     await core.announce({ type: 'keys', keys: fulls });
     const count = Math.max(live.filter(Boolean).length, storeRemoved);
     core.counters.deletes += count;
@@ -986,6 +1000,11 @@ export class Cache {
           }
         }),
       );
+      if (core.tiers.length > 0) {
+        // A read or load that reached a store before the clear did may have copied an old value up meanwhile.
+        core.memory.clear();
+        core.fenceWhere(() => true);
+      }
       await core.announce({ type: 'clear' });
       return count;
     }
@@ -1013,6 +1032,9 @@ export class Cache {
         });
       }),
     );
+    // A read or load that reached a store before the deletes did may have copied an old value up meanwhile.
+    for (const key of [...core.memory.keys()]) if (key.startsWith(this.#ns)) core.memory.delete(key);
+    core.fenceWhere((key) => key.startsWith(this.#ns));
     await core.announce({ type: 'namespace', namespace: this.#ns });
     return doomed.length;
   }
@@ -1279,6 +1301,11 @@ export class Cache {
         }
       }),
     );
+    if (core.tiers.length > 0) {
+      // A read or load that reached a store before the deletes did may have copied an old value up meanwhile.
+      core.fenceWhere((key) => match.test(key));
+      for (const key of [...core.memory.keys()]) if (match.test(key)) core.memory.delete(key);
+    }
     await core.announce({ type: 'pattern', pattern: fullPattern });
     return removed;
   }

@@ -72,6 +72,14 @@ const MARKER = '\u0001tag:';
 const DEPENDENCY = '\u0001dep:';
 
 const EVENT_LOG = '\u0001events';
+const GENERATION_STRIPES = 4096;
+
+/** FNV-1a over the UTF-16 units, folded to a stripe. */
+function stripeOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) & (GENERATION_STRIPES - 1);
+}
 const EVENTS_KEPT = 1_000;
 
 /** A load in progress for one key (single-flight). */
@@ -129,6 +137,13 @@ export class Core {
   readonly flights = new Map<string, Flight>();
   /** Recent loader failures by full key (bounded like the tag registry). */
   readonly failures = new Map<string, Failure>();
+  /**
+   * Write generations, striped by key hash: a write or invalidation of a key bumps its stripe, a wider one bumps
+   * `#generationAll`. A store read copies what it found into the tiers above only if its key's generation did
+   * not move while it read: otherwise the copy could land after the write or invalidation and outlive it.
+   */
+  readonly #generations = new Uint32Array(GENERATION_STRIPES);
+  #generationAll = 0;
   /** Loads waiting for another instance's lease on a key, woken by its announcement. */
   readonly #keyWaiters = new Map<string, Set<() => void>>();
   #fenceTier: StoreTier | undefined | null = null;
@@ -209,7 +224,10 @@ export class Core {
         this.fenceWhere((key) => key.startsWith(envelope.namespace));
         break;
       case 'tags': {
-        envelope.tags.forEach((tag, i) => this.tags.set(tag, envelope.stamps[i] as string));
+        // With a marker store, the store orders concurrent invalidations of one tag (its last write wins),
+        // and this message may be older than a stamp set here since: read the store again instead.
+        if (this.markerTier === undefined) envelope.tags.forEach((tag, i) => this.tags.set(tag, envelope.stamps[i] as string));
+        else this.tags.forget(envelope.tags);
         const changed = new Set(envelope.tags);
         for (const flight of this.flights.values()) if (flight.tags?.some((tag) => changed.has(tag)) === true) flight.fenced = true;
         break;
@@ -341,6 +359,7 @@ export class Core {
    */
   async readStores(full: string, allowStale = false): Promise<Found | undefined> {
     const key = this.storeKey(full);
+    const generation = this.generationOf(full);
     for (let i = 0; i < this.tiers.length; i++) {
       const tier = this.tiers[i] as StoreTier;
       const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
@@ -348,7 +367,7 @@ export class Core {
         tier.counters.misses++;
         continue;
       }
-      const found = await this.accept(i, full, bytes, allowStale);
+      const found = await this.accept(i, full, bytes, allowStale, generation);
       if (found !== undefined) return found;
     }
     return undefined;
@@ -358,7 +377,7 @@ export class Core {
    * An entry read from tier `index`: decoded and checked (expiry, tags, grace), then copied into the memory
    * tier and the stores above. Undefined, counted as that tier's miss, when it cannot be served.
    */
-  async accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean): Promise<Found | undefined> {
+  async accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean, generation: number): Promise<Found | undefined> {
     const tier = this.tiers[index] as StoreTier;
     const found = this.open(tier, full, bytes);
     if (found === undefined) return undefined;
@@ -370,9 +389,11 @@ export class Core {
     }
     tier.counters.hits++;
     this.counters.storeHits++;
-    const now = this.clock.now();
-    this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
-    if (index > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, index);
+    if (this.generationOf(full) === generation) {
+      const now = this.clock.now();
+      this.memory.set(full, value, this.memorySize(full, entry.value.length), this.memoryDeadline(entry.expiresAt, now), metaOf(entry));
+      if (index > 0) this.backfill(full, bytes, entry.expiresAt, entry.createdAt, index);
+    }
     if (this.emitter.listeners.hit !== undefined) this.emitter.emit('hit', { key: full, tier: tier.name });
     return { value, source: tier.name, stale: verdict === STALE, createdAt: entry.createdAt, freshUntil: entry.freshUntil ?? entry.expiresAt };
   }
@@ -450,14 +471,21 @@ export class Core {
    * doing the write) must not cache its result, and a remembered loader failure no longer applies.
    */
   fence(full: string, writer?: Flight): void {
+    (this.#generations[stripeOf(full)] as number)++;
     const flight = this.flights.get(full);
     if (flight !== undefined && flight !== writer) flight.fenced = true;
     if (this.failures.size > 0) this.failures.delete(full);
   }
 
   fenceWhere(test: (full: string) => boolean): void {
+    this.#generationAll++;
     for (const [key, flight] of this.flights) if (test(key)) flight.fenced = true;
     for (const key of this.failures.keys()) if (test(key)) this.failures.delete(key);
+  }
+
+  /** Changes whenever `full` may have been written or invalidated (see `#generations`). */
+  generationOf(full: string): number {
+    return (this.#generations[stripeOf(full)] as number) + this.#generationAll;
   }
 
   /** Remembers a loader failure (bounded: the oldest are forgotten first). */
@@ -535,6 +563,7 @@ export class Core {
       return out;
     }
     const keys = missing.map((i) => this.storeKey(MARKER + (tags[i] as string)));
+    const epoch = this.tags.epoch;
     const found = await this.attempt(tier, 'getMany', (s) => (s.getMany === undefined ? Promise.all(keys.map((k) => s.get(k))) : s.getMany(keys)));
     if (found === undefined) return out;
     const decoder = new TextDecoder();
@@ -557,7 +586,7 @@ export class Core {
         }
       }
       if (stamp !== undefined) {
-        this.tags.set(tag, stamp);
+        if (this.tags.epoch === epoch) this.tags.set(tag, stamp);
         out[i] = stamp;
       }
     }
@@ -642,6 +671,10 @@ export class Core {
       );
       if (ok === undefined) {
         writes.forEach((w, i) => this.remember(tier, MARKER + (changed[i] as string), { kind: 'set', bytes: w.value, expiresAt: w.expiresAt, createdAt: now }));
+      } else {
+        // Another instance's invalidation of the same tags may have landed just before or after this one; what
+        // this instance read meanwhile may be either. The store now holds the winner: read it again.
+        this.tags.forget(changed);
       }
     }
     if (changed.length > 0) await this.announce({ type: 'tags', tags: changed, stamps });

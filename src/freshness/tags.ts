@@ -46,6 +46,11 @@ export function compareStamp(recorded: string, current: string): number {
 export class TagRegistry {
   readonly #stamps = new Map<string, string>();
   readonly #max: number;
+  /**
+   * Bumped whenever stamps are forgotten because the store may hold newer ones. A stamp read from the store is
+   * remembered only if no bump happened while it was being read: it may predate the change that caused it.
+   */
+  epoch = 0;
 
   constructor(maxTags: number) {
     this.#max = maxTags;
@@ -74,6 +79,13 @@ export class TagRegistry {
 
   clear(): void {
     this.#stamps.clear();
+    this.epoch++;
+  }
+
+  /** Forgets `tags`: their next use reads the store, which decides between concurrent invalidations. */
+  forget(tags: readonly string[]): void {
+    for (const tag of tags) this.#stamps.delete(tag);
+    this.epoch++;
   }
 
   /** The worst verdict over an entry's tags; UNKNOWN when a stamp is not known here. */
