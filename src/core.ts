@@ -60,6 +60,8 @@ export interface TagMeta {
   readonly stamps: readonly string[];
   /** Set when the entry outlives its freshness for grace. */
   readonly freshUntil: number | undefined;
+  /** The registry version at which the tags were last found fresh: until it moves, no need to look again. */
+  verified: number;
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
@@ -462,8 +464,13 @@ export class Core {
 
   /** The verdict the registry and the clock can give without asking a store (UNKNOWN when a stamp is not known). */
   registryVerdict(meta: TagMeta): number {
-    const tags = meta.tags.length === 0 ? FRESH : this.tags.verdict(meta.tags, meta.stamps);
-    return tags === FRESH && meta.freshUntil !== undefined && meta.freshUntil <= this.clock.now() ? STALE : tags;
+    const registry = this.tags;
+    if (meta.verified !== registry.version && meta.tags.length !== 0) {
+      const tags = registry.verdict(meta.tags, meta.stamps);
+      if (tags !== FRESH) return tags;
+      meta.verified = registry.version;
+    }
+    return meta.freshUntil !== undefined && meta.freshUntil <= this.clock.now() ? STALE : FRESH;
   }
 
   /**
@@ -751,7 +758,12 @@ export function metaOf(entry: {
 }): TagMeta | undefined {
   const tagged = entry.tags !== undefined && entry.stamps !== undefined && entry.tags.length > 0;
   if (!tagged && entry.freshUntil === undefined) return undefined;
-  return { tags: tagged ? (entry.tags as readonly string[]) : NO_TAGS, stamps: tagged ? (entry.stamps as readonly string[]) : NO_TAGS, freshUntil: entry.freshUntil };
+  return {
+    tags: tagged ? (entry.tags as readonly string[]) : NO_TAGS,
+    stamps: tagged ? (entry.stamps as readonly string[]) : NO_TAGS,
+    freshUntil: entry.freshUntil,
+    verified: -1,
+  };
 }
 
 /** A glob where `*` is any run and `?` one character; everything else is literal. */

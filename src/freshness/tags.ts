@@ -51,6 +51,8 @@ export class TagRegistry {
    * remembered only if no bump happened while it was being read: it may predate the change that caused it.
    */
   epoch = 0;
+  /** Bumped on every change: a verdict found FRESH at one version holds until the next. */
+  version = 0;
 
   constructor(maxTags: number) {
     this.#max = maxTags;
@@ -65,6 +67,7 @@ export class TagRegistry {
   }
 
   set(tag: string, stamp: string): void {
+    this.version++;
     this.#stamps.delete(tag);
     this.#stamps.set(tag, stamp);
     if (this.#stamps.size > this.#max) {
@@ -74,16 +77,19 @@ export class TagRegistry {
   }
 
   delete(tag: string): void {
+    this.version++;
     this.#stamps.delete(tag);
   }
 
   clear(): void {
+    this.version++;
     this.#stamps.clear();
     this.epoch++;
   }
 
   /** Forgets `tags`: their next use reads the store, which decides between concurrent invalidations. */
   forget(tags: readonly string[]): void {
+    this.version++;
     for (const tag of tags) this.#stamps.delete(tag);
     this.epoch++;
   }
