@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { runComputeBenchmarks } from './compute-report.js';
 import { runFreshnessBenchmarks } from './freshness-report.js';
 import { runHitRatio } from './hit-ratio.js';
 import { runChild } from './lib/child.js';
@@ -86,12 +87,17 @@ if (want('freshness')) {
   sections.push(await runFreshnessBenchmarks());
 }
 
+if (want('compute')) {
+  console.error('compute: getOrSet, stampedes, failing loaders, stale-while-revalidate');
+  sections.push(await runComputeBenchmarks());
+}
+
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const header = [
   '# Benchmarks',
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB,`,
-  `Node ${process.version}, ${os.type()} ${os.release()}. Command: \`npm run bench\` (sections: \`npm run bench -- latency memory hit-ratio\`).`,
+  `Node ${process.version}, ${os.type()} ${os.release()}. Command: \`npm run bench\` (sections: \`npm run bench -- latency memory hit-ratio compute\`).`,
   'Figures move by a few percent between runs on a shared machine; ratios measured in one run are what to compare.',
   '',
 ].join('\n');

@@ -444,7 +444,18 @@ export class Cache {
     let stale: Found | undefined;
     if (!plan.forceRefresh) {
       const allowStale = plan.graceMs > 0;
-      const found = (await this.#readMemoryChecked(full, allowStale)) ?? (await this.#readBelow(full, allowStale));
+      let found = await this.#readMemoryChecked(full, allowStale);
+      if (found === undefined) {
+        // A load already running here answers sooner than the stores, and spares them one read per caller.
+        const running = core.flights.get(full);
+        if (running !== undefined && !running.fenced) {
+          core.counters.misses++;
+          const value = (await running.promise) as T;
+          if (report !== undefined) report.source = 'loader';
+          return value;
+        }
+        found = await this.#readBelow(full, allowStale);
+      }
       if (found !== undefined && !found.stale) {
         if (plan.refreshAhead !== undefined && found.createdAt + plan.refreshAhead * (found.freshUntil - found.createdAt) <= core.clock.now()) {
           this.#refreshAhead(key, full, loader, options, found.value as T);
@@ -617,7 +628,8 @@ export class Cache {
             continue;
           }
           await core.waitForKey(full, delay);
-          delay = Math.min(delay * 2, 200);
+          // Without a bus nothing wakes the wait early: keep polls close, each is two round trips for the process.
+          delay = Math.min(delay * 1.5, 50);
           const reason: unknown = flight.controller.signal.reason;
           if (flight.controller.signal.aborted) throw reason;
         }
