@@ -108,6 +108,25 @@ describe('when Redis goes away and comes back', () => {
     }
   });
 
+  it('getOrSet with the store down returns the loader value, uncached there, and never throws (with a lease too)', async () => {
+    const clock = createFakeClock();
+    const cache = new Cache({ clock, stores: [{ store: redisStore({ url: server.url, prefix: 'down:', clock }), timeout: '300ms', breaker: { failures: 2, cooldown: '1s' } }] });
+    const errors: string[] = [];
+    cache.on('error', (e) => errors.push(e.operation));
+    try {
+      await server.stop();
+      expect(await cache.getOrSet('a', () => 'computed')).toBe('computed');
+      expect(await cache.getOrSet('b', () => 'leased', { lease: true })).toBe('leased');
+      expect(await cache.getOrSetMany(['c', 'd'], (keys) => keys)).toStrictEqual(['c', 'd']);
+      expect(errors.length).toBeGreaterThan(0);
+      // Served from the memory tier meanwhile.
+      expect(await cache.get('a')).toBe('computed');
+    } finally {
+      await server.start();
+      await cache.close();
+    }
+  });
+
   it('throws CacheBackendError naming the store in strict mode', async () => {
     const clock = createFakeClock();
     const cache = new Cache({ clock, strict: true, stores: [{ store: redisStore({ url: server.url, prefix: 'strict:', clock }), timeout: '300ms' }] });
