@@ -952,7 +952,11 @@ export class Cache {
   /** Removes several keys from every tier (one batched call per store); returns how many were live somewhere. */
   async deleteMany(keys: readonly string[]): Promise<number> {
     requireArray(keys, 'deleteMany expects an array of keys');
-    const fulls = keys.map((key) => this.#validKey(key));
+    return this.#deleteFulls(keys.map((key) => this.#validKey(key)));
+  }
+
+  /** Removes full keys from every tier: one batched call per store, one bus message. */
+  async #deleteFulls(fulls: readonly string[]): Promise<number> {
     const core = this.#core;
     const now = core.clock.now();
     const live = fulls.map((full) => {
@@ -1226,21 +1230,19 @@ export class Cache {
     const fulls = keys === undefined ? [] : keys.map((key) => this.#validKey(key));
     this.#requireOpen();
 
+    // The keys go first, in one batch: a pattern run after them cannot find (and count) them again.
+    const unique = [...new Set(fulls)];
+    let count = unique.length === 0 ? 0 : unique.length === 1 ? Number(await this.#deleteOne(unique[0] as string)) : await this.#deleteFulls(unique);
     const removed = new Set<string>();
-    if (fulls.length > 0) {
-      const live = await Promise.all(fulls.map((full) => this.#deleteOne(full)));
-      fulls.forEach((full, i) => {
-        if (live[i] === true) removed.add(full);
-      });
-    }
     for (const p of patterns) for (const key of await this.#removePatternKeys(p)) removed.add(key);
+    count += removed.size;
     if (tagList !== undefined) await this.#core.invalidateTags(tagList.tags, false);
-    const event: Partial<InvalidationEvent> = { count: removed.size };
+    const event: Partial<InvalidationEvent> = { count };
     if (keys !== undefined) event.keys = keys;
     if (pattern !== undefined || userId !== undefined) event.pattern = patterns.join(' | ');
     if (tagList !== undefined) event.tags = tagList.tags;
     this.#record(tagList !== undefined && keys === undefined && patterns.length === 0 ? 'tags' : patterns.length > 0 ? 'pattern' : 'keys', options, event);
-    return removed.size;
+    return count;
   }
 
   /**
