@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runComputeBenchmarks } from './compute-report.js';
+import { runForecastBenchmarks } from './forecast-report.js';
 import { runFreshnessBenchmarks } from './freshness-report.js';
 import { runHitRatio } from './hit-ratio.js';
 import { runChild } from './lib/child.js';
@@ -92,12 +93,17 @@ if (want('compute')) {
   sections.push(await runComputeBenchmarks());
 }
 
+if (want('forecast')) {
+  console.error('forecast: dashboards cold and warm, batch warming, calculators without a cache');
+  sections.push(await runForecastBenchmarks());
+}
+
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const header = [
   '# Benchmarks',
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB,`,
-  `Node ${process.version}, ${os.type()} ${os.release()}. Command: \`npm run bench\` (sections: \`npm run bench -- latency memory hit-ratio compute\`).`,
+  `Node ${process.version}, ${os.type()} ${os.release()}. Command: \`npm run bench\` (sections: \`npm run bench -- latency memory hit-ratio compute forecast\`).`,
   'Figures move by a few percent between runs on a shared machine; ratios measured in one run are what to compare.',
   '',
 ].join('\n');

@@ -574,29 +574,31 @@ export class Core {
     const found = await this.attempt(tier, 'getMany', (s) => (s.getMany === undefined ? Promise.all(keys.map((k) => s.get(k))) : s.getMany(keys)));
     if (found === undefined) return out;
     const decoder = new TextDecoder();
-    for (let j = 0; j < missing.length; j++) {
-      const i = missing[j] as number;
-      const tag = tags[i] as string;
-      let stamp = found[j] === undefined ? undefined : decoder.decode(found[j]);
-      if (stamp === undefined && create) {
-        const fresh = newStamp();
-        const bytes = new TextEncoder().encode(fresh);
-        const key = keys[j] as string;
-        const deadline = this.clock.now() + MARKER_TTL_MS;
-        const added = await this.attempt(tier, 'add', (s) =>
-          s.add === undefined ? s.set(key, bytes, deadline).then(() => true) : s.add(key, bytes, deadline),
-        );
-        if (added === true) stamp = fresh;
-        else if (added === false) {
-          const now = await this.attempt(tier, 'get', (s) => s.get(key));
-          stamp = now === undefined ? undefined : decoder.decode(now);
+    // Markers missing for several tags are created side by side: one round trip, not one per tag.
+    await Promise.all(
+      missing.map(async (i, j) => {
+        const tag = tags[i] as string;
+        let stamp = found[j] === undefined ? undefined : decoder.decode(found[j]);
+        if (stamp === undefined && create) {
+          const fresh = newStamp();
+          const bytes = new TextEncoder().encode(fresh);
+          const key = keys[j] as string;
+          const deadline = this.clock.now() + MARKER_TTL_MS;
+          const added = await this.attempt(tier, 'add', (s) =>
+            s.add === undefined ? s.set(key, bytes, deadline).then(() => true) : s.add(key, bytes, deadline),
+          );
+          if (added === true) stamp = fresh;
+          else if (added === false) {
+            const now = await this.attempt(tier, 'get', (s) => s.get(key));
+            stamp = now === undefined ? undefined : decoder.decode(now);
+          }
         }
-      }
-      if (stamp !== undefined) {
-        if (this.tags.epoch === epoch) this.tags.set(tag, stamp);
-        out[i] = stamp;
-      }
-    }
+        if (stamp !== undefined) {
+          if (this.tags.epoch === epoch) this.tags.set(tag, stamp);
+          out[i] = stamp;
+        }
+      }),
+    );
     return out;
   }
 
