@@ -1,4 +1,4 @@
-// A short tour of tiercache on embedded defaults (memory only, nothing to install): run with `npm start`.
+// A short tour of tiercache on embedded defaults (memory only, nothing to install): run with `npm run tour`.
 import { Decimal } from 'decimal.js';
 import { Cache, forecastKey, type CacheEvents } from '../src/index.js';
 

@@ -1,0 +1,137 @@
+import { resolve } from 'node:path';
+import { parseDay } from '../forecast/data/calendar.js';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from './logger.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The last day of the demo data when `FORECAST_DEMO_END` is not set. A constant, not "today": the same
+ * database, and so the same forecasts, on every machine and every day, which README examples and tests rely on.
+ */
+export const DEFAULT_DEMO_END = '2025-12-31';
+
+/** The seed of the demo data when `FORECAST_DEMO_SEED` is not set. */
+export const DEFAULT_DEMO_SEED = 42;
+
+/** What the forecast service runs with; {@link configFromEnv} builds it from the environment. */
+export interface ServiceConfig {
+  /** `PORT`; 0 picks a free port (the listening line says which). @default 3000 */
+  port: number;
+  /** `HOST`. @default '127.0.0.1' (loopback only: the service has no authentication) */
+  host: string;
+  /** `FORECAST_DB`: the SQLite file of users, transactions and goals. @default '.data/finance.db' */
+  financeDb: string;
+  /** `CACHE_DB`: the SQLite file of the cache's second tier, when there is no Redis. @default '.data/cache.db' */
+  cacheDb: string;
+  /** `REDIS_URL`: when set, Redis is the shared tier and carries the bus between instances. */
+  redisUrl: string | undefined;
+  /**
+   * `CACHE_PREFIX`: the Redis key prefix (and bus channel `<prefix>bus`), or the SQLite namespace, so several
+   * deployments or test runs share one server without seeing each other's entries.
+   * @default 'forecast-service:'
+   */
+  cachePrefix: string;
+  /** Demo data written on a start that finds no users; undefined with `FORECAST_DEMO=off`. */
+  demo: DemoConfig | undefined;
+  /**
+   * `FORECAST_AS_OF`: the day forecasts are computed as of, unless a request names one, or `'today'` for the
+   * current UTC day. A fixed day keeps the demo meaningful: its data ends on a fixed day, and forecasts "as of
+   * today" would see months without a transaction.
+   * @default the demo's end day; 'today' with `FORECAST_DEMO=off`
+   */
+  asOf: Date | 'today';
+  /** `LOG_LEVEL`. @default 'info' */
+  logLevel: LogLevel;
+}
+
+/** How the demo data is generated (see `generateDemoData`). */
+export interface DemoConfig {
+  /** `FORECAST_DEMO_USERS`. @default 5 */
+  users: number;
+  /** `FORECAST_DEMO_MONTHS`. @default 12 */
+  months: number;
+  /** `FORECAST_DEMO_SEED`. @default {@link DEFAULT_DEMO_SEED} */
+  seed: number;
+  /** `FORECAST_DEMO_END`, `'YYYY-MM-DD'`. @default {@link DEFAULT_DEMO_END} */
+  endDate: Date;
+}
+
+/** A variable of the environment holds something the service cannot use; the message names it. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`${variable} ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(name, `must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+function day(env: Env, name: string, fallback: string): Date {
+  const value = text(env, name) ?? fallback;
+  try {
+    return parseDay(value, name);
+  } catch {
+    throw new ConfigError(name, `must be a day written 'YYYY-MM-DD', got ${JSON.stringify(value)}`);
+  }
+}
+
+/**
+ * The service configuration from environment variables (see {@link ServiceConfig} for each one and its
+ * default). Relative paths are resolved against `cwd`.
+ *
+ * @throws {ConfigError} naming the variable whose value cannot be used.
+ * @example
+ * const config = configFromEnv({ PORT: '0', FORECAST_DB: '/tmp/f.db' });
+ */
+export function configFromEnv(env: Env = process.env, cwd: string = process.cwd()): ServiceConfig {
+  const logLevel = text(env, 'LOG_LEVEL')?.toLowerCase() ?? 'info';
+  if (!isLogLevel(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+
+  const demoSwitch = text(env, 'FORECAST_DEMO')?.toLowerCase() ?? 'on';
+  if (demoSwitch !== 'on' && demoSwitch !== 'off') throw new ConfigError('FORECAST_DEMO', `must be 'on' or 'off', got ${JSON.stringify(demoSwitch)}`);
+  const endDate = day(env, 'FORECAST_DEMO_END', DEFAULT_DEMO_END);
+  const demo: DemoConfig = {
+    users: integer(env, 'FORECAST_DEMO_USERS', 5, 1, 1_000),
+    months: integer(env, 'FORECAST_DEMO_MONTHS', 12, 1, 120),
+    seed: integer(env, 'FORECAST_DEMO_SEED', DEFAULT_DEMO_SEED, -2_147_483_648, 2_147_483_647),
+    endDate,
+  };
+
+  const asOfText = text(env, 'FORECAST_AS_OF');
+  let asOf: Date | 'today';
+  if (asOfText?.toLowerCase() === 'today') asOf = 'today';
+  else if (asOfText !== undefined) asOf = day(env, 'FORECAST_AS_OF', asOfText);
+  // Real data (no demo) is forecast from today; demo data from the day it ends.
+  else asOf = demoSwitch === 'off' ? 'today' : endDate;
+
+  const redisUrl = text(env, 'REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  const cachePrefix = env.CACHE_PREFIX ?? 'forecast-service:';
+
+  return {
+    port: integer(env, 'PORT', 3000, 0, 65_535),
+    host: text(env, 'HOST') ?? '127.0.0.1',
+    financeDb: resolve(cwd, text(env, 'FORECAST_DB') ?? '.data/finance.db'),
+    cacheDb: resolve(cwd, text(env, 'CACHE_DB') ?? '.data/cache.db'),
+    redisUrl,
+    cachePrefix,
+    demo: demoSwitch === 'off' ? undefined : demo,
+    asOf,
+    logLevel,
+  };
+}

@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { call, startChild, stopChildren, tempDir, until, type BalanceJson, type ForecastBody, type TransactionJson, type WriteBody } from './helpers.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// Unique per run, so parallel runs and other suites sharing the server never see these keys.
+const PREFIX = `tc-test:service:${process.pid}:${Date.now().toString(36)}:`;
+const temp = tempDir('redis');
+
+afterEach(stopChildren);
+afterAll(async () => {
+  temp.cleanup();
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+});
+
+const BALANCE = '/users/user_1/forecasts/balance?horizon=30d&algorithm=linear';
+
+describe('two service instances over Redis and one finance database', () => {
+  it('a transaction added through A reaches B’s next forecast within bus delivery', { timeout: 60_000 }, async () => {
+    const shared = { FORECAST_DB: join(temp.dir, 'finance.db'), REDIS_URL, CACHE_PREFIX: PREFIX };
+    // A first: it writes the demo data, which B then finds.
+    const a = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'a-cache.db') });
+    const b = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'b-cache.db') });
+    expect(a.lines.some((l) => l.includes(`cache: memory → redis`) && l.includes(`+ bus "${PREFIX}bus"`))).toBe(true);
+    expect(b.lines.some((l) => l.includes('demo data written'))).toBe(false);
+
+    const computedByB = await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE);
+    expect(computedByB.body.cache.source).toBe('computed');
+    expect((await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE)).body.cache.source).toBe('memory');
+    // A never computed it: the shared tier answers.
+    const seenByA = await call<ForecastBody<BalanceJson>>(a.url, 'GET', BALANCE);
+    expect(seenByA.body.cache.source).toBe('redis');
+    expect(seenByA.body.value).toEqual(computedByB.body.value);
+
+    const added = await call<WriteBody<TransactionJson>>(a.url, 'POST', '/users/user_1/transactions', {
+      body: { date: '2025-12-31', amount: '500.00', type: 'expense', category: 'travel' },
+    });
+    expect(added.status).toBe(201);
+    const fresh = await call<ForecastBody<BalanceJson>>(a.url, 'GET', BALANCE);
+    expect(fresh.body.cache.source).toBe('computed');
+    expect(fresh.body.value.startBalance).not.toBe(computedByB.body.value.startBalance);
+
+    // B held the old forecast in memory; the bus tells it to drop it. Only the delivery time is waited for.
+    const started = Date.now();
+    let seen: ForecastBody<BalanceJson> | undefined;
+    await until(async () => {
+      seen = (await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE)).body;
+      return seen.value.startBalance !== computedByB.body.value.startBalance;
+    }, 'instance B to serve the new balance', 3_000, 20);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(seen?.value).toEqual(fresh.body.value);
+    expect(seen?.cache.source).not.toBe('memory');
+    // And it stays new.
+    for (let i = 0; i < 3; i++) expect((await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE)).body.value).toEqual(fresh.body.value);
+    await b.waitForLine(/bus: .* invalidated by instance /, 3_000);
+
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+  });
+});
