@@ -11,6 +11,10 @@ import type { CacheOptions, MemoryOptions } from '../options.js';
 import type { Store } from '../stores/contract.js';
 import { deadlineOf, type Ttl } from '../ttl.js';
 import { warm as runWarm, type WarmingTask, type WarmProgress } from '../warming/warmer.js';
+import { HotKeys, Refresher } from '../warming/hot-keys.js';
+import { storeLease, type Lease } from '../warming/lease.js';
+import { Scheduler, type ScheduleStatus } from '../warming/scheduler.js';
+import type { CronTimezone } from '../warming/cron.js';
 import type { BalanceProjection } from './calculators/projection-engine.js';
 import type { BurnRate, Runway } from './calculators/burn-rate.js';
 import type { GoalProgress } from './calculators/goal-tracker.js';
@@ -598,6 +602,13 @@ export class ForecastCache {
   readonly #owned: boolean;
   readonly #opening: Promise<Cache>;
   #cache: Cache | undefined;
+  /** The store ForecastCache built, when it is shared: scheduled warms take their fleet-wide lease there. */
+  #shared: Store | undefined;
+  /** The request behind each forecast key read here (bounded), so a hot key can be recomputed. */
+  readonly #requests = new Map<string, ForecastRequest>();
+  readonly #maxRequests: number;
+  #scheduler: Scheduler | undefined;
+  #refresher: { refresher: Refresher; detach: () => void } | undefined;
   #lister: ((pattern: string) => AsyncIterable<string>) | undefined;
   /** False once the cache refused a pattern (a store that cannot list keys, such as Memcached). */
   #patterns = true;
@@ -609,7 +620,8 @@ export class ForecastCache {
     this.#clock = clock;
     this.#defaultTtl = options.defaultTtl ?? '24h';
     if (deadlineOf(this.#defaultTtl, 0, 'defaultTtl') <= 0 || this.#defaultTtl instanceof Date) throw new TypeError('defaultTtl must be a duration greater than 0');
-    this.#index = new ForecastIndex(options.maxIndexedKeys === undefined ? 100_000 : positiveInteger(options.maxIndexedKeys, 'maxIndexedKeys'));
+    this.#maxRequests = options.maxIndexedKeys === undefined ? 100_000 : positiveInteger(options.maxIndexedKeys, 'maxIndexedKeys');
+    this.#index = new ForecastIndex(this.#maxRequests);
     this.#triggeredBy = options.triggeredBy === undefined ? 'forecast-cache' : requireString(options.triggeredBy, 'triggeredBy');
     if (options.listKeys !== undefined && typeof options.listKeys !== 'function') throw new TypeError('listKeys must be a function');
     this.#lister = options.listKeys;
@@ -656,6 +668,7 @@ export class ForecastCache {
       if (store !== undefined) cacheOptions.stores = [store];
       if (typeof options.bus === 'object') cacheOptions.bus = options.bus;
       const cache = new Cache(cacheOptions);
+      if (store?.capabilities.shared === true) this.#shared = store;
       this.#lister ??= store?.keys === undefined ? undefined : (pattern) => (store.keys as (p: string) => AsyncIterable<string>).call(store, pattern);
       this.#cache = cache;
       this.#opening = Promise.resolve(cache);
@@ -671,6 +684,7 @@ export class ForecastCache {
         return Promise.allSettled([store.close(), bus?.close()]).then(() => Promise.reject(error as Error));
       }
       this.#lister ??= store.keys === undefined ? undefined : (pattern) => (store.keys as (p: string) => AsyncIterable<string>).call(store, pattern);
+      if (store.capabilities.shared) this.#shared = store;
       this.#cache = cache;
       return cache;
     });
@@ -939,6 +953,7 @@ export class ForecastCache {
    */
   async getForecast<T = unknown>(request: ForecastRequest, options: ForecastReadOptions = {}): Promise<T> {
     const plan = this.#calculatorPlan(request, options.ttl);
+    if (this.#refresher !== undefined) this.#remember(plan.key, request);
     const cache = this.#cache ?? (await this.#opening);
     return cache.getOrSet<T>(plan.key, this.#calculatorLoader<T>(plan), { ttl: plan.ttl, tags: plan.tags, ...(options.forceRefresh === true ? { forceRefresh: true } : {}) });
   }
@@ -1405,7 +1420,97 @@ export class ForecastCache {
   }
 
   /** Closes the cache ForecastCache built (a `cache` passed in stays open; the finance store always does). Idempotent. */
+  /** Keeps the request of a key read here, so `refreshHotForecasts` can recompute it (bounded, oldest first out). */
+  #remember(key: string, request: ForecastRequest): void {
+    this.#requests.delete(key);
+    this.#requests.set(key, request);
+    if (this.#requests.size > this.#maxRequests) this.#requests.delete(this.#requests.keys().next().value as string);
+  }
+
+  /**
+   * Runs `warm(options)` on a cron schedule (`'0 2 * * *'` nightly at 02:00, `'0 1 * * SUN'` Sundays at 01:00).
+   * Timers never keep the process alive, a run still going when the next firing comes skips that firing, and
+   * with several instances only one runs each firing: the lease is taken in the shared store ForecastCache
+   * built (Redis, Memcached, PostgreSQL), or in `lease` when given. Returns a function that removes it.
+   *
+   * @example
+   * forecasts.scheduleWarm('0 2 * * *', { metrics: ['balance', 'burn_rate'], horizons: ['30d', '90d'] });
+   */
+  scheduleWarm(cron: string, options: ForecastWarmOptions = {}, schedule: { name?: string; lease?: Lease; timezone?: CronTimezone; onReport?: (report: ForecastWarmReport) => void } = {}): () => void {
+    const name = schedule.name ?? `forecast-warm:${cron}`;
+    if (this.#scheduler === undefined) {
+      const shared = this.#shared;
+      const lease = schedule.lease ?? (shared?.capabilities.atomicAdd === true ? storeLease(shared, { clock: this.#clock }) : undefined);
+      this.#scheduler = new Scheduler({ clock: this.#clock, ...(lease === undefined ? {} : { lease }), ...(schedule.timezone === undefined ? {} : { timezone: schedule.timezone }) });
+    }
+    const scheduler = this.#scheduler;
+    scheduler.add({
+      name,
+      cron,
+      run: async () => {
+        const report = await this.warm(options);
+        schedule.onReport?.(report);
+      },
+    });
+    return () => void scheduler.remove(name);
+  }
+
+  /** The scheduled warms: next firing, runs, skips, errors. */
+  scheduledWarms(): ScheduleStatus[] {
+    return this.#scheduler?.status() ?? [];
+  }
+
+  /**
+   * Hot-forecast learning (seed 001): counts reads per forecast (time-decayed, bounded) and, every `interval`,
+   * recomputes the forecasts read often whose TTL is running out, so their readers never meet a miss. Only
+   * forecasts read through `getForecast` (or `getDashboard`) on this instance can be recomputed: their request
+   * is kept. Returns a function that stops it; `close()` stops it too.
+   *
+   * @example
+   * forecasts.refreshHotForecasts({ hotScore: 5, refreshAhead: 0.2, interval: '10s' });
+   */
+  async refreshHotForecasts(options: { halfLife?: number | string; hotScore?: number; capacity?: number; interval?: number | string; refreshAhead?: number; concurrency?: number } = {}): Promise<() => Promise<void>> {
+    if (this.#refresher !== undefined) throw new CacheError('E_UNSUPPORTED', 'refreshHotForecasts is already running: stop it first');
+    const cache = this.#cache ?? (await this.#opening);
+    const hotKeys = new HotKeys({
+      clock: this.#clock,
+      ...(options.halfLife === undefined ? {} : { halfLife: options.halfLife }),
+      ...(options.hotScore === undefined ? {} : { hotScore: options.hotScore }),
+      ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
+    });
+    const detach = hotKeys.attach(cache);
+    const refresher = new Refresher(cache, {
+      hotKeys,
+      tasks: {
+        taskForKey: (key) => {
+          const request = this.#requests.get(key);
+          if (request === undefined) return undefined;
+          const plan = this.#calculatorPlan(request, undefined);
+          return { loader: this.#calculatorLoader<unknown>(plan), ttl: plan.ttl, tags: plan.tags };
+        },
+      },
+      ...(options.interval === undefined ? {} : { interval: options.interval }),
+      ...(options.refreshAhead === undefined ? {} : { refreshAhead: options.refreshAhead }),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    }).start();
+    const running = { refresher, detach };
+    this.#refresher = running;
+    return async () => {
+      if (this.#refresher !== running) return;
+      this.#refresher = undefined;
+      detach();
+      await refresher.stop();
+    };
+  }
+
   async close(): Promise<void> {
+    if (this.#refresher !== undefined) {
+      const { refresher, detach } = this.#refresher;
+      this.#refresher = undefined;
+      detach();
+      await refresher.stop();
+    }
+    await this.#scheduler?.stop();
     this.#index.clear();
     if (!this.#owned) return;
     let cache: Cache;

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseDay } from '../forecast/data/calendar.js';
+import { parseCron } from '../warming/cron.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './logger.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -15,6 +16,12 @@ export const DEFAULT_DEMO_SEED = 42;
 
 /** What the forecast service runs with; {@link configFromEnv} builds it from the environment. */
 export interface ServiceConfig {
+  /**
+   * `FORECAST_WARM_CRON`: when every user's forecasts are computed ahead of demand (cron, in UTC), or `off`.
+   * With Redis, one instance runs each firing.
+   * @default '0 2 * * *' (nightly at 02:00)
+   */
+  readonly warmCron: string | undefined;
   /** `PORT`; 0 picks a free port (the listening line says which). @default 3000 */
   port: number;
   /** `HOST`. @default '127.0.0.1' (loopback only: the service has no authentication) */
@@ -133,5 +140,17 @@ export function configFromEnv(env: Env = process.env, cwd: string = process.cwd(
     demo: demoSwitch === 'off' ? undefined : demo,
     asOf,
     logLevel,
+    warmCron: warmCron(env),
   };
+}
+
+function warmCron(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const value = text(env, 'FORECAST_WARM_CRON') ?? '0 2 * * *';
+  if (value.toLowerCase() === 'off') return undefined;
+  try {
+    parseCron(value, { timezone: 'UTC' });
+  } catch (error) {
+    throw new ConfigError('FORECAST_WARM_CRON', (error as Error).message);
+  }
+  return value;
 }

@@ -100,6 +100,16 @@ export async function openService(config: ServiceConfig, log: Logger): Promise<O
     });
     const app = await createApp({ forecasts, finance, logger: log, asOf: config.asOf, cacheLabel: label });
     const opened = forecasts;
+    // Forecasts read often are recomputed before they expire; every forecast, nightly (one instance per firing).
+    await opened.refreshHotForecasts();
+    if (config.warmCron !== undefined) {
+      opened.scheduleWarm(config.warmCron, config.asOf === 'today' ? {} : { params: { asOf: config.asOf } }, {
+        timezone: 'UTC',
+        onReport: (report) =>
+          log.info(`scheduled warm: ${report.forecastsGenerated} computed, ${report.cacheHitsSkipped} already cached, ${report.errors.length} errors in ${report.durationSeconds.toFixed(2)} s`),
+      });
+      log.info(`scheduled warm: ${config.warmCron} (UTC)`);
+    }
     return {
       app,
       forecasts: opened,

@@ -46,6 +46,9 @@ describe('configFromEnv', () => {
     expect(config.demo).toEqual({ users: 2, months: 24, seed: -7, endDate: calendarDay(2024, 6, 30) });
     expect(config.asOf).toEqual(calendarDay(2024, 6, 30));
     expect(configFromEnv({ FORECAST_AS_OF: 'today' }).asOf).toBe('today');
+    expect(configFromEnv({}).warmCron).toBe('0 2 * * *');
+    expect(configFromEnv({ FORECAST_WARM_CRON: 'off' }).warmCron).toBeUndefined();
+    expect(configFromEnv({ FORECAST_WARM_CRON: '0 1 * * SUN' }).warmCron).toBe('0 1 * * SUN');
     expect(configFromEnv({ FORECAST_AS_OF: '2025-03-31' }).asOf).toEqual(calendarDay(2025, 3, 31));
     expect(configFromEnv({ FORECAST_DEMO: 'off' })).toMatchObject({ demo: undefined, asOf: 'today' });
   });
@@ -60,6 +63,7 @@ describe('configFromEnv', () => {
       [{ FORECAST_AS_OF: 'yesterday' }, 'FORECAST_AS_OF'],
       [{ FORECAST_DEMO_USERS: '0' }, 'FORECAST_DEMO_USERS'],
       [{ REDIS_URL: '127.0.0.1:6379' }, 'REDIS_URL'],
+      [{ FORECAST_WARM_CRON: '0 25 * * *' }, 'FORECAST_WARM_CRON'],
     ];
     for (const [env, variable] of cases) {
       let error: unknown;
