@@ -7,7 +7,7 @@ import { buildKey } from './keys/build-key.js';
 import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
-import type { StoreWrite } from './stores/contract.js';
+import type { Store, StoreWrite } from './stores/contract.js';
 import type { BreakerState, StoreTier, TierCounters } from './tiers/store-tier.js';
 import { deadlineOf, parseDuration } from './ttl.js';
 import { DEFAULT_LEASE, planOf, type LoadPlan } from './compute/plan.js';
@@ -1233,9 +1233,8 @@ export class Cache {
     // The keys go first, in one batch: a pattern run after them cannot find (and count) them again.
     const unique = [...new Set(fulls)];
     let count = unique.length === 0 ? 0 : unique.length === 1 ? Number(await this.#deleteOne(unique[0] as string)) : await this.#deleteFulls(unique);
-    const removed = new Set<string>();
-    for (const p of patterns) for (const key of await this.#removePatternKeys(p)) removed.add(key);
-    count += removed.size;
+    // Patterns one after another: what one removed is gone for the next, so nothing is counted twice.
+    for (const p of patterns) count += await this.#removePattern(p);
     if (tagList !== undefined) await this.#core.invalidateTags(tagList.tags, false);
     const event: Partial<InvalidationEvent> = { count };
     if (keys !== undefined) event.keys = keys;
@@ -1277,14 +1276,25 @@ export class Cache {
     return this.#ns + pattern;
   }
 
+  /**
+   * Removes the keys matching a full pattern from every tier; returns how many were removed. Where a store can
+   * delete by prefix (Redis, through its index) and the pattern is a plain prefix (`forecast:user_1:*`), that
+   * costs in proportion to the matches and the count is the store's; otherwise keys are listed (SCAN) and the
+   * count is of distinct keys.
+   */
   async #removePattern(fullPattern: string): Promise<number> {
-    return (await this.#removePatternKeys(fullPattern)).size;
+    const { keys, counted } = await this.#removePatternKeys(fullPattern);
+    return Math.max(keys.size, counted);
   }
 
   /** Removes the keys matching a full pattern from every tier; returns the distinct keys removed. */
-  async #removePatternKeys(fullPattern: string): Promise<Set<string>> {
+  async #removePatternKeys(fullPattern: string): Promise<{ keys: Set<string>; counted: number }> {
     const core = this.#core;
     const match = globToRegExp(fullPattern);
+    // A plain prefix: one trailing `*`, no other wildcard, and something before it (never the internal keys).
+    const head = fullPattern.slice(0, -1);
+    const plainPrefix = fullPattern.endsWith('*') && !/[*?]/.test(head) && head.length > 0 && !isInternalKey(head);
+    let counted = 0;
     core.fenceWhere((key) => match.test(key));
     const removed = new Set<string>();
     for (const key of [...core.memory.keys()]) {
@@ -1296,6 +1306,14 @@ export class Cache {
     const prefix = core.storeKey('');
     await Promise.all(
       core.tiers.map(async (tier) => {
+        if (plainPrefix && tier.store.deletePrefix !== undefined) {
+          const removed = await core.attempt(tier, 'deletePrefix', (s) => (s.deletePrefix as NonNullable<Store['deletePrefix']>).call(s, core.storeKey(head)));
+          if (removed !== undefined) {
+            tier.counters.deletes += removed;
+            counted = Math.max(counted, removed);
+          }
+          return;
+        }
         const listed = await core.attempt(tier, 'keys', async (s) => {
           const out: string[] = [];
           for await (const key of (s.keys as (p: string) => AsyncIterable<string>).call(s, core.storeKey(fullPattern))) {
@@ -1321,7 +1339,7 @@ export class Cache {
       for (const key of [...core.memory.keys()]) if (match.test(key)) core.memory.delete(key);
     }
     await core.announce({ type: 'pattern', pattern: fullPattern });
-    return removed;
+    return { keys: removed, counted };
   }
 
   /** Metadata of a cached key (the seed's `get_key_info`), or `undefined` when no tier holds it. */

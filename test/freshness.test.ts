@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from './support/until.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CacheError } from '../src/index.js';
+import type { CacheError, Store } from '../src/index.js';
 import { Cache } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
 import { memcachedStore } from '../src/stores/memcached.js';
@@ -199,6 +199,44 @@ describe('tags and patterns over Redis, across instances', () => {
     expect(await b.get('forecast:u2:balance:30d:linear:x')).toBe(3);
     const [c] = redisCaches(1, false) as [Cache];
     expect(await c.get('forecast:u1:runway:1y:basic:x')).toBeUndefined();
+  });
+
+  it('a prefix pattern on Redis goes through the prefix index: exact matches, no key listing, counted', async () => {
+    const prefix = `pidx-${process.pid}-${++unique}:`;
+    const store = redisStore({ url: 'redis://127.0.0.1:6379', prefix });
+    let listings = 0;
+    // The real store, with its key listing counted.
+    const counted: Store = Object.assign(Object.create(store) as Store, {
+      keys(pattern: string) {
+        listings++;
+        return (store.keys as (p: string) => AsyncIterable<string>).call(store, pattern);
+      },
+    });
+    const cache = new Cache({ stores: [counted] });
+    open.push(cache);
+    await store.buildIndex();
+    await cache.setMany([
+      { key: 'forecast:user_1:balance:30d:linear:x', value: 1 },
+      { key: 'forecast:user_1:runway:1y:basic:x', value: 2 },
+      { key: 'forecast:user_12:balance:30d:linear:x', value: 3 },
+      { key: 'forecast:a%2A:balance:30d:linear:x', value: 4 },
+      { key: 'forecast:ab:balance:30d:linear:x', value: 5 },
+    ]);
+    expect(await cache.invalidatePattern('forecast:user_1:*')).toBe(2);
+    expect(await cache.invalidate({ userId: 'a*' })).toBe(1);
+    expect(listings).toBe(0);
+    const fresh = new Cache({ stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix })] });
+    open.push(fresh);
+    expect(await fresh.getMany(['forecast:user_1:balance:30d:linear:x', 'forecast:user_12:balance:30d:linear:x', 'forecast:a%2A:balance:30d:linear:x', 'forecast:ab:balance:30d:linear:x'])).toStrictEqual([
+      undefined,
+      3,
+      undefined,
+      5,
+    ]);
+    // Any other glob still lists keys (SCAN on every master).
+    expect(await cache.invalidatePattern('forecast:*:balance:*')).toBe(2);
+    expect(listings).toBe(1);
+    await cache.clear({ confirm: true });
   });
 
   it('a store that cannot list keys makes a pattern fail clearly, before removing anything', async () => {

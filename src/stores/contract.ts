@@ -67,12 +67,13 @@ export interface Store {
    */
   keys?(pattern: string): AsyncIterable<string>;
   /**
-   * Removes every live entry whose key (without the store prefix) starts with `prefix`, a plain string compared
-   * code unit for code unit (no glob: `*` and `?` are ordinary characters; `user_1` also matches `user_12`).
+   * Removes every live entry whose key (without the store prefix) starts with `prefix`, as `key.startsWith(prefix)`
+   * says: no glob (`*` and `?` are ordinary characters), and no segments (`user_1` also matches `user_12`).
    * Returns how many live entries were removed; expired entries are not counted. Present only where the cost
-   * grows with the entries matched rather than with the size of the store (Redis: a sorted index of keys), so
-   * the core can prefer it to `keys` + `deleteMany` for patterns of the form `literal*`. An empty prefix
-   * removes every entry written through the store.
+   * grows with the entries matched rather than with the size of the store, once the store has built what it
+   * needs (Redis: a sorted index of keys, built on first use while that call falls back to SCAN), so the core
+   * can prefer it to `keys` + `deleteMany` for patterns of the form `literal*`. An empty prefix removes every
+   * entry written through the store.
    */
   deletePrefix?(prefix: string): Promise<number>;
   /**
