@@ -29,9 +29,11 @@ async function sweep(prefix: string): Promise<number> {
     let cursor = '0';
     let rounds = 0;
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      cursor = next;
-      const mine = keys.filter((k) => k.startsWith(prefix));
+      // As bytes: the store's prefix index has a name that is not UTF-8, which a string reply would mangle.
+      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      cursor = next.toString();
+      const head = Buffer.from(prefix);
+      const mine = keys.filter((k) => k.subarray(0, head.length).equals(head));
       if (mine.length > 0) removed += await client.unlink(...mine);
     } while (cursor !== '0' && ++rounds < 1_000_000);
   } finally {
