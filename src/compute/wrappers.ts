@@ -234,19 +234,23 @@ export function writeThen<A extends unknown[], R>(
     const key = plan.key?.(self, args);
     const setOptions = key === undefined ? undefined : plan.setOptions(self, args);
 
-    const result = await fn.apply(this, args);
-
     const meta = { reason: plan.reason(self) };
-    // The result's own key is deleted too: if caching the new value fails below, the old one is not left behind.
-    const deletes = key === undefined ? keys : [...keys, key];
-    if (deletes.length > 0 || tags.length > 0) {
-      await cache.invalidate({ ...(deletes.length > 0 ? { keys: deletes } : {}), ...(tags.length > 0 ? { tags } : {}) }, meta);
-    }
-    // `invalidate` takes one pattern per call.
-    await Promise.all(patterns.map((pattern) => cache.invalidatePattern(pattern, meta)));
-    // After the invalidations, so that a pattern covering the result's own key cannot remove the fresh value.
-    if (key !== undefined) await cache.set(key, result, setOptions);
-    return result;
+    const write = async (): Promise<R> => {
+      const result = await fn.apply(this, args);
+      const deletes = keys.filter((k) => k !== key);
+      if (deletes.length > 0 || tags.length > 0) {
+        await cache.invalidate({ ...(deletes.length > 0 ? { keys: deletes } : {}), ...(tags.length > 0 ? { tags } : {}) }, meta);
+      }
+      // `invalidate` takes one pattern per call.
+      await Promise.all(patterns.map((pattern) => cache.invalidatePattern(pattern, meta)));
+      return result;
+    };
+    if (key === undefined) return write();
+    // The write runs as a forced load of the result's key, so the result is fenced from before the write began:
+    // if another write or invalidation of the key lands meanwhile (in this process or another), this older
+    // result is returned but not cached. One of its own invalidations that covers the key fences it too: then
+    // the key is simply left empty, never stale.
+    return cache.getOrSet<R>(key, write, { ...setOptions, forceRefresh: true });
   };
 }
 

@@ -310,12 +310,34 @@ describe('writeThrough', () => {
     expect(await cache.get('user:2')).toBe('user:2');
   });
 
-  it('caches the result even when a pattern covers its own key', async () => {
+  it('when its own pattern covers its key, the key is left empty (never the old value)', async () => {
     const cache = await seeded();
     const update = writeThrough(cache, (id: string) => `new:${id}`, { key: 'user:{0}', invalidate: { patterns: ['user:*'] } });
-    await update('1');
-    expect(await cache.get('user:1')).toBe('new:1');
+    expect(await update('1')).toBe('new:1');
+    expect(await cache.get('user:1')).toBeUndefined();
     expect(await cache.get('user:2')).toBeUndefined();
+  });
+
+  it('is fenced: a result overtaken by another write or invalidation of its key is returned but not cached', async () => {
+    const cache = await seeded();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowUpdate = writeThrough(
+      cache,
+      async (id: string) => {
+        await gate;
+        return `older:${id}`;
+      },
+      { key: 'user:{0}', invalidate: { patterns: ['users:list:*'] } },
+    );
+    const pending = slowUpdate('1');
+    await new Promise((r) => setImmediate(r));
+    // A newer write of the same user lands while the first is still running.
+    await cache.set('user:1', 'newer:1');
+    release();
+    expect(await pending).toBe('older:1');
+    expect(await cache.get('user:1')).toBe('newer:1');
+    expect(await cache.get('users:list:1')).toBeUndefined();
   });
 
   it('a failing write invalidates nothing and rejects with its error', async () => {
