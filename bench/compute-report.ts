@@ -1,12 +1,11 @@
 // The `compute` section of `npm run bench`: runs bench/compute.ts scenarios in child processes and renders them.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import type { CrossResult, FailRound, LatencyResult, LocalResult, StampedeRound, SwrResult } from './compute.js';
-import { runChild } from './lib/child.js';
+import { attemptChild } from './lib/child.js';
+import { sweepPrefixes } from './lib/redis-admin.js';
 import { LOCAL_CONTENDERS, SHARED_CONTENDERS } from './lib/compute-contenders.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCRIPT = 'compute.ts';
 const LATENCY_CONTENDERS = ['map', 'lru-cache', 'tiercache', 'bentocache', 'cache-manager', 'cacheable'] as const;
 /** The tiercache memory-tier getOrSet hit targets, in ns. */
@@ -32,43 +31,10 @@ function spread(values: readonly number[], digits = 0): string {
 
 const label = (name: string) => (name.startsWith('tiercache') ? `**${name}**` : name);
 
-/** Runs one child; an exception becomes the message shown in its place. */
-function attempt<T>(what: string, args: string[], loads: number[]): T | string {
-  console.error(`compute: ${what}`);
-  loads.push(os.loadavg()[0] ?? 0);
-  try {
-    return runChild<T>(SCRIPT, args);
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
-    console.error(`compute: ${what} failed: ${message}`);
-    return `${what} failed: ${message}`;
-  }
-}
-
-/** SCAN + UNLINK of everything under the run's prefix (each `cross` run cleans up after itself; this catches a crash). */
-async function sweep(prefix: string): Promise<number> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  let removed = 0;
-  try {
-    await client.connect();
-    let cursor = '0';
-    let steps = 0;
-    // Buffers, not strings: tiercache's prefix index key holds a 0xff byte that a UTF-8 round trip would mangle.
-    do {
-      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next.toString();
-      if (keys.length > 0) removed += await client.unlink(...keys);
-    } while (cursor !== '0' && ++steps < 100_000);
-  } finally {
-    client.disconnect();
-  }
-  return removed;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
 function latencySection(loads: number[]): string[] {
-  const results = LATENCY_CONTENDERS.map((name) => attempt<LatencyResult>(`getOrSet hit latency: ${name}`, ['latency', name], loads));
+  const results = LATENCY_CONTENDERS.map((name) => attemptChild<LatencyResult>('compute', SCRIPT, `getOrSet hit latency: ${name}`, ['latency', name], loads));
   const ok = results.filter((r): r is LatencyResult => typeof r !== 'string');
   const ours = ok.find((r) => r.name === 'tiercache');
   const lines = [
@@ -298,16 +264,16 @@ export async function runComputeBenchmarks(): Promise<string> {
   const sections: string[] = [];
   try {
     sections.push(...latencySection(loads));
-    const local = LOCAL_CONTENDERS.map((name) => attempt<LocalResult>(`one-process scenarios: ${name}`, ['local', name], loads));
+    const local = LOCAL_CONTENDERS.map((name) => attemptChild<LocalResult>('compute', SCRIPT, `one-process scenarios: ${name}`, ['local', name], loads));
     sections.push(...stampedeSection(local));
     const cross = SHARED_CONTENDERS.map((name) =>
-      attempt<CrossResult>(`cross-process stampede: ${name}`, ['cross', name, `--prefix=${prefix}${name.replace(/\W+/g, '-')}:`], loads),
+      attemptChild<CrossResult>('compute', SCRIPT, `cross-process stampede: ${name}`, ['cross', name, `--prefix=${prefix}${name.replace(/\W+/g, '-')}:`], loads),
     );
     sections.push(...crossSection(cross));
     sections.push(...failingSection(local));
     sections.push(...swrSection(local));
   } finally {
-    const leftover = await sweep(prefix).catch((error: unknown) => {
+    const leftover = await sweepPrefixes([prefix]).catch((error: unknown) => {
       console.error(`compute: sweep failed: ${String(error)}`);
       return 0;
     });

@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { DashboardPass, DashboardResult, DirectResult, PrepareResult, Summary, WarmResult, WarmRun } from './forecast.js';
-import { runChild } from './lib/child.js';
+import { attemptChild } from './lib/child.js';
+import { redisVersion, sweepPrefixes } from './lib/redis-admin.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCRIPT = 'forecast.ts';
 const STORES = ['sqlite', 'memory'] as const;
 const BACKENDS = ['memory', 'redis'] as const;
@@ -19,51 +18,6 @@ const ms = (x: number) => (Number.isNaN(x) ? 'n/a' : fmt(x, x < 1 ? 3 : x < 10 ?
 const times = (a: number, b: number) => (b > 0 ? `${fmt(a / b, a / b < 10 ? 1 : 0)}x` : 'n/a');
 const STORE_LABEL: Readonly<Record<string, string>> = { sqlite: 'SQLite (file)', memory: 'MemoryFinanceStore' };
 const CACHE_LABEL: Readonly<Record<string, string>> = { memory: 'memory only', redis: 'memory + Redis' };
-
-/** Runs one child; an exception becomes the message shown in its place. */
-function attempt<T>(what: string, args: string[], loads: number[]): T | string {
-  console.error(`forecast: ${what}`);
-  loads.push(os.loadavg()[0] ?? 0);
-  try {
-    return runChild<T>(SCRIPT, args);
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
-    console.error(`forecast: ${what} failed: ${message}`);
-    return `${what} failed: ${message}`;
-  }
-}
-
-/** SCAN + UNLINK of everything under `prefix`. */
-async function sweep(prefix: string): Promise<number> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  let removed = 0;
-  try {
-    await client.connect();
-    let cursor = '0';
-    let steps = 0;
-    // Buffers, not strings: the Redis store's prefix index key holds a 0xff byte that a UTF-8 round trip would mangle.
-    do {
-      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      cursor = next.toString();
-      if (keys.length > 0) removed += await client.unlink(...keys);
-    } while (cursor !== '0' && ++steps < 1_000_000);
-  } finally {
-    client.disconnect();
-  }
-  return removed;
-}
-
-async function redisVersion(): Promise<string> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await client.connect();
-    return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
-  } catch {
-    return 'unreachable';
-  } finally {
-    client.disconnect();
-  }
-}
 
 function packageVersion(name: string): string {
   try {
@@ -250,25 +204,25 @@ export async function runForecastBenchmarks(): Promise<string> {
     try {
       return scenario(own);
     } finally {
-      swept += await sweep(own).catch((error: unknown) => {
+      swept += await sweepPrefixes([own]).catch((error: unknown) => {
         console.error(`forecast: sweep of ${own} failed: ${String(error)}`);
         return 0;
       });
     }
   };
   try {
-    prepared = attempt<PrepareResult>('writing the demo data to SQLite', ['prepare', `--db=${db}`], loads);
+    prepared = attemptChild<PrepareResult>('forecast', SCRIPT, 'writing the demo data to SQLite', ['prepare', `--db=${db}`], loads);
     dbBytes = statSync(db, { throwIfNoEntry: false })?.size ?? 0;
     const dbArg = `--db=${db}`;
-    const direct = STORES.map((store) => attempt<DirectResult>(`calculators without a cache: ${store}`, ['direct', store, dbArg], loads));
+    const direct = STORES.map((store) => attemptChild<DirectResult>('forecast', SCRIPT, `calculators without a cache: ${store}`, ['direct', store, dbArg], loads));
     const dashboards: (DashboardResult | string)[] = [];
     for (const store of STORES) {
       for (const backend of BACKENDS) {
         const what = `dashboards: ${store} store, ${backend} cache`;
         dashboards.push(
           backend === 'redis'
-            ? await withRedis(`dashboard-${store}`, (own) => attempt<DashboardResult>(what, ['dashboard', store, backend, dbArg, `--prefix=${own}`], loads))
-            : attempt<DashboardResult>(what, ['dashboard', store, backend, dbArg], loads),
+            ? await withRedis(`dashboard-${store}`, (own) => attemptChild<DashboardResult>('forecast', SCRIPT, what, ['dashboard', store, backend, dbArg, `--prefix=${own}`], loads))
+            : attemptChild<DashboardResult>('forecast', SCRIPT, what, ['dashboard', store, backend, dbArg], loads),
         );
       }
     }
@@ -279,15 +233,15 @@ export async function runForecastBenchmarks(): Promise<string> {
         const args = ['warm', backend, String(concurrency), dbArg];
         warms.push(
           backend === 'redis'
-            ? await withRedis(`warm-${concurrency}`, (own) => attempt<WarmResult>(what, [...args, `--prefix=${own}`], loads))
-            : attempt<WarmResult>(what, args, loads),
+            ? await withRedis(`warm-${concurrency}`, (own) => attemptChild<WarmResult>('forecast', SCRIPT, what, [...args, `--prefix=${own}`], loads))
+            : attemptChild<WarmResult>('forecast', SCRIPT, what, args, loads),
         );
       }
     }
     sections.push(...dashboardSection(dashboards, direct), ...warmSection(warms, direct), ...directSection(direct));
   } finally {
     for (const file of [db, `${db}-wal`, `${db}-shm`]) rmSync(file, { force: true });
-    swept += await sweep(prefix).catch(() => 0);
+    swept += await sweepPrefixes([prefix]).catch(() => 0);
   }
   console.error(`forecast: removed ${fmt(swept)} Redis keys under ${prefix}`);
 

@@ -1,11 +1,10 @@
 // The `freshness` section of `npm run bench`: runs bench/freshness.ts scenarios in child processes and renders them.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import type { InvalidateResult, PatternResult, PingStats, TaggedGetResult } from './freshness.js';
-import { runChild } from './lib/child.js';
+import { attemptChild } from './lib/child.js';
+import { sweepPrefixes } from './lib/redis-admin.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCRIPT = 'freshness.ts';
 /** Every configuration of scenarios 1 and 2 runs once per round, in a rotated order; medians across rounds are shown. */
 const ROUNDS = 3;
@@ -25,41 +24,6 @@ function median(values: readonly number[]): number {
 
 function newPrefix(): string {
   return `tcbench:fresh:${randomBytes(4).toString('hex')}:`;
-}
-
-/** SCAN + UNLINK of everything under the run's prefixes (the children clean up after themselves; this catches a crash). */
-async function sweep(prefixes: readonly string[]): Promise<number> {
-  if (prefixes.length === 0) return 0;
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  let removed = 0;
-  try {
-    await client.connect();
-    let cursor = '0';
-    let rounds = 0;
-    do {
-      // As bytes: the store's prefix index has a name that is not UTF-8, which a string reply would mangle.
-      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', 'tcbench:fresh:*', 'COUNT', 1000);
-      cursor = next.toString();
-      const mine = keys.filter((k) => prefixes.some((p) => k.subarray(0, Buffer.byteLength(p)).equals(Buffer.from(p))));
-      if (mine.length > 0) removed += await client.unlink(...mine);
-    } while (cursor !== '0' && ++rounds < 1_000_000);
-  } finally {
-    client.disconnect();
-  }
-  return removed;
-}
-
-/** Runs one scenario; an exception becomes the message shown in its place. */
-function attempt<T>(label: string, args: string[], loads: number[]): T | string {
-  console.error(`freshness: ${label}`);
-  loads.push(os.loadavg()[0] ?? 0);
-  try {
-    return runChild<T>(SCRIPT, args);
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
-    console.error(`freshness: ${label} failed: ${message}`);
-    return `${label} failed: ${message}`;
-  }
 }
 
 /** Runs `configs` ROUNDS times, rotating the order each round; returns each configuration's results. */
@@ -96,7 +60,7 @@ function invalidationSection(prefixes: string[], loads: number[]): string[] {
   const results = rounds(configs, (c) => {
     const prefix = newPrefix();
     prefixes.push(prefix);
-    return attempt<InvalidateResult>(`invalidate ${c.contender} ${c.tiers} ${c.entries}`, ['invalidate', c.contender, c.tiers, String(c.entries), `--prefix=${prefix}`], loads);
+    return attemptChild<InvalidateResult>('freshness', SCRIPT, `invalidate ${c.contender} ${c.tiers} ${c.entries}`, ['invalidate', c.contender, c.tiers, String(c.entries), `--prefix=${prefix}`], loads);
   });
 
   const lines = [
@@ -185,7 +149,7 @@ interface TaggedConfig {
 function taggedSection(loads: number[]): string[] {
   const configs: TaggedConfig[] = [];
   for (const contender of CONTENDERS) for (const tags of TAG_COUNTS) configs.push({ contender, tags });
-  const results = rounds(configs, (c) => attempt<TaggedGetResult>(`tagged-get ${c.contender} ${c.tags}`, ['tagged-get', c.contender, String(c.tags)], loads));
+  const results = rounds(configs, (c) => attemptChild<TaggedGetResult>('freshness', SCRIPT, `tagged-get ${c.contender} ${c.tags}`, ['tagged-get', c.contender, String(c.tags)], loads));
   const first = successes(results.flat())[0];
   const lines = [
     '### Memory-tier hit on tagged entries',
@@ -242,7 +206,7 @@ function patternSection(prefixes: string[], loads: number[]): string[] {
   const perPattern = rounds([...PATTERNS], (n) => {
     const prefix = newPrefix();
     prefixes.push(prefix);
-    return attempt<PatternResult>(`pattern ${n}`, ['pattern', String(n), `--prefix=${prefix}`], loads);
+    return attemptChild<PatternResult>('freshness', SCRIPT, `pattern ${n}`, ['pattern', String(n), `--prefix=${prefix}`], loads);
   });
   const lines = [
     '### Pattern invalidation over 100,000 Redis keys',
@@ -318,7 +282,7 @@ export async function runFreshnessBenchmarks(): Promise<string> {
     sections.push(...taggedSection(loads));
     sections.push(...patternSection(prefixes, loads));
   } finally {
-    const leftover = await sweep(prefixes).catch((error: unknown) => {
+    const leftover = await sweepPrefixes(prefixes).catch((error: unknown) => {
       console.error(`freshness: sweep failed: ${String(error)}`);
       return 0;
     });

@@ -1,11 +1,10 @@
 // The `redis` section of `npm run bench`: runs bench/redis-tier.ts scenarios in child processes and renders them.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import { runChild } from './lib/child.js';
+import { redisVersion, sweepPrefixes } from './lib/redis-admin.js';
 import type { BusResult, GetManyResult, L2LatencyResult, ThroughputResult } from './redis-tier.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCRIPT = 'redis-tier.ts';
 /** Throughput rounds: every configuration runs once per round, in a rotated order; the median round is shown. */
 const ROUNDS = 3;
@@ -18,40 +17,6 @@ const ratio = (x: number, base: number) => (base > 0 ? `${(x / base).toFixed(2)}
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number);
-}
-
-/** SCAN + UNLINK of everything under the run's prefix (the children clean up after themselves; this catches a crash). */
-async function sweep(prefix: string): Promise<number> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  let removed = 0;
-  try {
-    await client.connect();
-    let cursor = '0';
-    let rounds = 0;
-    do {
-      // As bytes: the store's prefix index has a name that is not UTF-8, which a string reply would mangle.
-      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      cursor = next.toString();
-      const head = Buffer.from(prefix);
-      const mine = keys.filter((k) => k.subarray(0, head.length).equals(head));
-      if (mine.length > 0) removed += await client.unlink(...mine);
-    } while (cursor !== '0' && ++rounds < 1_000_000);
-  } finally {
-    client.disconnect();
-  }
-  return removed;
-}
-
-async function redisVersion(): Promise<string> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await client.connect();
-    return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
-  } catch {
-    return 'unreachable';
-  } finally {
-    client.disconnect();
-  }
 }
 
 /** Runs one scenario; an exception becomes the message shown in place of its table. */
@@ -247,7 +212,7 @@ export async function runRedisBenchmarks(): Promise<string> {
       }
     }
   } finally {
-    const left = await sweep(base).catch(() => 0);
+    const left = await sweepPrefixes([base]).catch(() => 0);
     if (left > 0) console.error(`redis: removed ${left} keys left under ${base}`);
   }
   loads.push(os.loadavg()[0] ?? 0);

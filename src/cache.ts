@@ -406,10 +406,7 @@ export class Cache {
     for (const [full, key] of batch) {
       const flight = flights.get(full) as Flight;
       flight.promise = loaded.then((values) => values.get(key));
-      const settle = () => {
-        if (core.flights.get(full) === flight) core.flights.delete(full);
-      };
-      flight.promise.then(settle, settle);
+      core.untrackWhenSettled(full, flight);
     }
     return loaded;
   }
@@ -516,11 +513,7 @@ export class Cache {
     const flight: Flight = { promise: Promise.resolve(), fenced: false, tags: validateTags(options.tags), controller: new AbortController() };
     core.flights.set(full, flight);
     flight.promise = this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
-    const settle = () => {
-      if (core.flights.get(full) === flight) core.flights.delete(full);
-    };
-    // Also marks the rejection handled: a background refresh's failure is remembered, not thrown at nobody.
-    flight.promise.then(settle, settle);
+    core.untrackWhenSettled(full, flight);
     return flight;
   }
 

@@ -484,6 +484,17 @@ export class Core {
     if (this.failures.size > 0) this.failures.delete(full);
   }
 
+  /**
+   * Forgets `flight` once its promise settles (unless another load replaced it meanwhile). Also marks a rejection
+   * handled: a background refresh's failure is remembered, not thrown at nobody.
+   */
+  untrackWhenSettled(full: string, flight: Flight): void {
+    const settle = () => {
+      if (this.flights.get(full) === flight) this.flights.delete(full);
+    };
+    flight.promise.then(settle, settle);
+  }
+
   fenceWhere(test: (full: string) => boolean): void {
     this.#generationAll++;
     for (const [key, flight] of this.flights) if (test(key)) flight.fenced = true;

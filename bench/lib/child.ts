@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -14,4 +15,20 @@ export function runChild<T>(script: string, args: readonly string[], nodeFlags: 
   });
   const last = out.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as T;
+}
+
+/**
+ * {@link runChild} for a report section: logs what runs, records the load average, and turns a failure into the
+ * message shown in place of the result.
+ */
+export function attemptChild<T>(section: string, script: string, what: string, args: readonly string[], loads: number[]): T | string {
+  console.error(`${section}: ${what}`);
+  loads.push(os.loadavg()[0] ?? 0);
+  try {
+    return runChild<T>(script, args);
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    console.error(`${section}: ${what} failed: ${message}`);
+    return `${what} failed: ${message}`;
+  }
 }
