@@ -533,7 +533,18 @@ export class Cache {
       // Stamps are taken before the loader reads anything: if a tag is invalidated while it runs, the entry
       // is born invalid.
       const initialTags = flight.tags;
-      const stamps = initialTags === undefined ? undefined : await this.#stampsFor(initialTags);
+      // Both before the loader reads anything, side by side: one round trip, not two.
+      const fence = core.fenceTier;
+      const [stamped, settled] = await Promise.allSettled([
+        initialTags === undefined ? undefined : this.#stampsFor(initialTags),
+        fence === undefined ? undefined : this.#claim(full, fence, plan, hasStale, flight),
+      ]);
+      if (settled.status === 'rejected') throw settled.reason;
+      claimed = settled.value?.claim;
+      // A claim taken while the stamps failed is given back by the catch below.
+      if (stamped.status === 'rejected') throw stamped.reason;
+      const stamps = stamped.value;
+      if (settled.value?.found !== undefined) return settled.value.found.value as T;
       let ttl = options.ttl;
       let skip = false;
       const context: LoaderContext<T> = {
@@ -551,12 +562,6 @@ export class Cache {
           skip = true;
         },
       };
-      const fence = core.fenceTier;
-      if (fence !== undefined) {
-        const settled = await this.#claim(full, fence, plan, hasStale, flight);
-        if (settled.found !== undefined) return settled.found.value as T;
-        claimed = settled.claim;
-      }
       const value = await runLoader(loader, context, plan.hardTimeoutMs, flight, full);
       if (!skip && !flight.fenced && !core.closed) {
         try {
