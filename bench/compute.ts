@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Cache } from '../src/cache.js';
 import { createContender, type CallOptions, type ComputeContender, type StaleMode } from './lib/compute-contenders.js';
+import { measureHits, type Reader as TimedReader } from './lib/hit-latency.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -56,7 +57,7 @@ const KEYS = 10_000;
 const SAMPLES = 300_000;
 const LOOPS = 1_000_000;
 
-type Reader = { call: string } & ({ sync: (k: string) => unknown } | { async: (k: string) => Promise<unknown> });
+type Reader = { call: string } & TimedReader;
 
 async function latencySetup(name: string, keys: readonly string[], miss: () => Promise<object>): Promise<Reader> {
   const value = (i: number) => ({ id: i, name: `user ${i}`, active: true, score: i * 1.5 });
@@ -110,51 +111,9 @@ async function latency(name: string): Promise<LatencyResult> {
     x = (x * 1103515245 + 12345) >>> 0;
     order[i] = x % KEYS;
   }
-  const samples = new Float64Array(SAMPLES);
-  const overhead = new Float64Array(SAMPLES);
-  let found = 0;
-  // Round 0 warms the JIT up; round 1 is the one kept.
-  for (let round = 0; round < 2; round++) {
-    for (let i = 0; i < SAMPLES; i++) {
-      const t0 = performance.now();
-      overhead[i] = performance.now() - t0;
-    }
-    if ('sync' in reader) {
-      const read = reader.sync;
-      for (let i = 0; i < SAMPLES; i++) {
-        const k = keys[order[i] as number] as string;
-        const t0 = performance.now();
-        const v = read(k);
-        samples[i] = performance.now() - t0;
-        if (v !== undefined) found++;
-      }
-    } else {
-      const read = reader.async;
-      for (let i = 0; i < SAMPLES; i++) {
-        const k = keys[order[i] as number] as string;
-        const t0 = performance.now();
-        const v = await read(k);
-        samples[i] = performance.now() - t0;
-        if (v !== undefined) found++;
-      }
-    }
-  }
-  if (found !== SAMPLES * 2 || misses !== 0) throw new Error(`${name}: ${found} of ${SAMPLES * 2} reads hit, loader called ${misses} times`);
-  samples.sort();
-  overhead.sort();
-  const timer = percentile(overhead, 0.5);
-  const ns = (ms: number) => Math.max(0, (ms - timer) * 1e6);
-
-  // Throughput without the timer in the loop.
-  const started = performance.now();
-  if ('sync' in reader) {
-    for (let i = 0; i < LOOPS; i++) if (reader.sync(keys[order[i % SAMPLES] as number] as string) === undefined) found--;
-  } else {
-    for (let i = 0; i < LOOPS; i++) if ((await reader.async(keys[order[i % SAMPLES] as number] as string)) === undefined) found--;
-  }
-  const opsPerSec = LOOPS / ((performance.now() - started) / 1000);
-  if (found !== SAMPLES * 2 || misses !== 0) throw new Error(`${name}: misses in the untimed loop`);
-  return { name, call: reader.call, p50: ns(percentile(samples, 0.5)), p99: ns(percentile(samples, 0.99)), opsPerSec, timerNs: timer * 1e6, samples: SAMPLES };
+  const r = await measureHits(reader, keys, order, LOOPS);
+  if (r.found !== SAMPLES * 2 + LOOPS || misses !== 0) throw new Error(`${name}: ${r.found} of ${SAMPLES * 2 + LOOPS} reads hit, loader called ${misses} times`);
+  return { name, call: reader.call, p50: r.p50, p99: r.p99, opsPerSec: r.opsPerSec, timerNs: r.timerNs, samples: SAMPLES };
 }
 
 // ---------------------------------------------------------------------------------------------------------

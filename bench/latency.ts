@@ -7,6 +7,7 @@ import { createCache as createCacheManager } from 'cache-manager';
 import { Cacheable } from 'cacheable';
 import { LRUCache } from 'lru-cache';
 import { Cache } from '../src/index.js';
+import { measureHits, type Reader } from './lib/hit-latency.js';
 
 const KEYS = 10_000;
 const SAMPLES = 400_000;
@@ -19,7 +20,6 @@ for (let i = 0, x = 12345; i < SAMPLES; i++) {
   order[i] = x % KEYS;
 }
 
-type Reader = { sync: (k: string) => unknown } | { async: (k: string) => Promise<unknown> };
 
 async function setup(name: string): Promise<Reader> {
   switch (name) {
@@ -61,61 +61,13 @@ async function setup(name: string): Promise<Reader> {
   }
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-}
-
 async function main() {
   const name = process.argv[2] ?? 'tiercache';
   const reader = await setup(name);
-  const samples = new Float64Array(SAMPLES);
-  const overhead = new Float64Array(SAMPLES);
-  let sink = 0;
-
-  for (let round = 0; round < 2; round++) {
-    // Round 0 warms the JIT up; round 1 is measured.
-    for (let i = 0; i < SAMPLES; i++) {
-      const t0 = performance.now();
-      const t1 = performance.now();
-      overhead[i] = t1 - t0;
-    }
-    if ('sync' in reader) {
-      const read = reader.sync;
-      for (let i = 0; i < SAMPLES; i++) {
-        const k = keys[order[i] as number] as string;
-        const t0 = performance.now();
-        const v = read(k);
-        samples[i] = performance.now() - t0;
-        if (v !== undefined) sink++;
-      }
-    } else {
-      const read = reader.async;
-      for (let i = 0; i < SAMPLES; i++) {
-        const k = keys[order[i] as number] as string;
-        const t0 = performance.now();
-        const v = await read(k);
-        samples[i] = performance.now() - t0;
-        if (v !== undefined) sink++;
-      }
-    }
-  }
-  if (sink !== SAMPLES * 2) throw new Error(`${name}: expected every read to hit, got ${sink} of ${SAMPLES * 2}`);
-
-  samples.sort();
-  overhead.sort();
-  const timer = percentile(overhead, 0.5);
-  const ns = (ms: number) => Math.max(0, (ms - timer) * 1e6);
-
-  // Throughput: an untimed loop, so the timer's cost is not in it.
   const LOOPS = 2_000_000;
-  const started = performance.now();
-  if ('sync' in reader) {
-    for (let i = 0; i < LOOPS; i++) if (reader.sync(keys[order[i % SAMPLES] as number] as string) === undefined) sink--;
-  } else {
-    for (let i = 0; i < LOOPS; i++) if ((await reader.async(keys[order[i % SAMPLES] as number] as string)) === undefined) sink--;
-  }
-  const opsPerSec = LOOPS / ((performance.now() - started) / 1000);
-  console.log(JSON.stringify({ name, p50: ns(percentile(samples, 0.5)), p99: ns(percentile(samples, 0.99)), opsPerSec, timerNs: timer * 1e6 }));
+  const r = await measureHits(reader, keys, order, LOOPS);
+  if (r.found !== SAMPLES * 2 + LOOPS) throw new Error(`${name}: expected every read to hit, got ${r.found} of ${SAMPLES * 2 + LOOPS}`);
+  console.log(JSON.stringify({ name, p50: r.p50, p99: r.p99, opsPerSec: r.opsPerSec, timerNs: r.timerNs }));
 }
 
 await main();

@@ -154,6 +154,9 @@ class ViewInit {
   ) {}
 }
 
+/** getOrSet options that act per key and so have no meaning for a batch load. */
+const BATCH_REFUSED = ['lease', 'softTimeout', 'refreshAhead', 'failSafeBackoff', 'negativeTtl'] as const;
+
 function closedError(): CacheError {
   return new CacheError('E_CLOSED', 'the cache is closed');
 }
@@ -327,7 +330,12 @@ export class Cache {
    * (one batched read per store), keys another call is already loading join that load, and the rest go to
    * `loadMany(missingKeys)`, which returns their values in the same order (an array) or by key (a `Map`; keys
    * it leaves out come back `undefined`, uncached). The results are written with one batched write per store,
-   * each key fenced as `getOrSet` fences it.
+   * each key fenced in this process as `getOrSet` fences it (an invalidation here or over the bus).
+   *
+   * It serves fresh values only and takes `ttl`, `tags`, `grace` (for what it writes), `forceRefresh` and
+   * `hardTimeout`; the per-key behaviours of `getOrSet` (`lease`, `softTimeout`, `refreshAhead`,
+   * `failSafeBackoff`, `negativeTtl`) are refused with a TypeError rather than ignored, and their cache-wide
+   * defaults do not apply to it: use `getOrSet` per key for those.
    *
    * @example
    * const users = await cache.getOrSetMany(ids.map((id) => `user:${id}`), (keys) => db.usersByKeys(keys), { ttl: '5m' });
@@ -335,6 +343,8 @@ export class Cache {
   async getOrSetMany<T>(keys: readonly string[], loadMany: BatchLoader<T>, options: GetOrSetOptions = {}): Promise<(T | undefined)[]> {
     requireArray(keys, 'getOrSetMany expects an array of keys');
     if (typeof loadMany !== 'function') throw new TypeError('getOrSetMany needs a loader function');
+    const ignored = BATCH_REFUSED.filter((name) => options[name] !== undefined);
+    if (ignored.length > 0) throw new TypeError(`getOrSetMany does not take ${ignored.join(', ')}: use getOrSet per key for those`);
     const fulls = keys.map((key) => this.#validKey(key));
     const core = this.#core;
     const plan = planOf(options, core.options.compute);
@@ -623,7 +633,7 @@ export class Cache {
               outcome.claim.renewEvery(ttlMs);
               return { claim: outcome.claim };
             }
-            continue;
+            // The key changed under the takeover: look again after the usual pause, never in a tight loop.
           }
           await core.waitForKey(full, delay);
           // Without a bus nothing wakes the wait early: keep polls close, each is two round trips for the process.

@@ -428,6 +428,7 @@ describe('getOrSetMany', () => {
     await expect(cache.getOrSetMany(['a', 'b'], () => [1])).rejects.toThrow(/1 values for 2 keys/);
     await expect(cache.getOrSetMany('a' as unknown as string[], () => [])).rejects.toThrow(TypeError);
     expect(await cache.getOrSetMany([], () => [])).toStrictEqual([]);
+    await expect(cache.getOrSetMany(['a'], () => [1], { lease: true, negativeTtl: '1m' })).rejects.toThrow(/does not take lease, negativeTtl/);
   });
 
   it('reads the stores once per tier and writes them in one batch (Redis)', async () => {
