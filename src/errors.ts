@@ -10,7 +10,9 @@ export type CacheErrorCode =
   | 'E_NOT_CONFIRMED'
   | 'E_CLOSED'
   | 'E_UNSUPPORTED'
-  | 'E_LOADER_TIMEOUT';
+  | 'E_LOADER_TIMEOUT'
+  | 'E_INVALID_PATTERN'
+  | 'E_BUS_TIMEOUT';
 
 const CACHE_ERROR_BRAND = Symbol.for('tiercache.CacheError');
 
@@ -83,6 +85,29 @@ export class LoaderTimeoutError extends CacheError {
   constructor(message: string, options: CacheErrorOptions & { timeoutMs: number }) {
     super('E_LOADER_TIMEOUT', message, options);
     this.name = 'LoaderTimeoutError';
+    this.timeoutMs = options.timeoutMs;
+  }
+}
+
+/** A glob pattern is empty, too long, or holds control characters. */
+export class InvalidPatternError extends CacheError {
+  constructor(message: string, options: CacheErrorOptions = {}) {
+    super('E_INVALID_PATTERN', message, options);
+    this.name = 'InvalidPatternError';
+  }
+}
+
+/** The bus did not answer in time: subscribing past its connect timeout, or a publish past its publish timeout. */
+export class BusTimeoutError extends CacheError {
+  /** The bus that did not answer. */
+  readonly bus: string;
+  /** The timeout that passed, in ms. */
+  readonly timeoutMs: number;
+
+  constructor(message: string, options: CacheErrorOptions & { bus: string; timeoutMs: number }) {
+    super('E_BUS_TIMEOUT', message, options);
+    this.name = 'BusTimeoutError';
+    this.bus = options.bus;
     this.timeoutMs = options.timeoutMs;
   }
 }

@@ -21,7 +21,7 @@ export { systemClock, type Clock } from './clock.js';
 export { createCodec, defaultCodec } from './codec/codec.js';
 export { decimalExtension } from './codec/decimal.js';
 export type { Codec, CodecExtension, CodecOptions } from './codec/types.js';
-export { CacheBackendError, CacheError, DecodeError, InvalidKeyError, isCacheError, LoaderTimeoutError, SerializationError } from './errors.js';
+export { BusTimeoutError, CacheBackendError, CacheError, DecodeError, InvalidKeyError, InvalidPatternError, isCacheError, LoaderTimeoutError, SerializationError } from './errors.js';
 export type { CacheErrorCode } from './errors.js';
 export type { CacheEventName, CacheEvents, CacheListener } from './events.js';
 export { buildKey, canonicalJson, escapeSegment, forecastKey, paramsHash, unescapeSegment } from './keys/index.js';

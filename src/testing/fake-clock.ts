@@ -1,11 +1,24 @@
-import type { Clock } from '../clock.js';
+import type { TimeSource, TimerHandle } from '../clock.js';
 
-/** A clock that only moves when told to, for tests that must not sleep. */
-export interface FakeClock extends Clock {
-  /** Moves time forward by `ms` (a duration in milliseconds). */
+/** A time source that only moves when told to, with timers that fire as it moves: tests never sleep. */
+export interface FakeClock extends TimeSource {
+  /** Moves time forward by `ms`, firing every timer that falls due, in order, each at its own time. */
   advance(ms: number): void;
-  /** Jumps to an absolute epoch-millisecond time. */
+  /**
+   * Like `advance`, but lets promises settle after each timer fires (and once at the end), so work that a
+   * timer starts (a replay, a lease renewal) runs before the next timer does.
+   */
+  tick(ms: number): Promise<void>;
+  /** Jumps to an absolute epoch-millisecond time (timers due by then fire). */
   set(epochMs: number): void;
+  /** Timers waiting to fire. */
+  readonly pending: number;
+}
+
+interface Timer {
+  readonly at: number;
+  readonly seq: number;
+  readonly callback: () => void;
 }
 
 /**
@@ -17,15 +30,63 @@ export interface FakeClock extends Clock {
  */
 export function createFakeClock(startEpochMs = Date.UTC(2026, 0, 1)): FakeClock {
   let now = startEpochMs;
+  let seq = 0;
+  const timers = new Set<Timer>();
+
+  const next = (until: number): Timer | undefined => {
+    let first: Timer | undefined;
+    for (const timer of timers) {
+      if (timer.at <= until && (first === undefined || timer.at < first.at || (timer.at === first.at && timer.seq < first.seq))) first = timer;
+    }
+    return first;
+  };
+
+  const check = (ms: number, what: string): void => {
+    if (!Number.isFinite(ms) || ms < 0) throw new TypeError(`${what} needs a finite ms >= 0, got ${ms}`);
+  };
+
+  const runUntil = (target: number): void => {
+    for (let timer = next(target); timer !== undefined; timer = next(target)) {
+      timers.delete(timer);
+      now = Math.max(now, timer.at);
+      timer.callback();
+    }
+    now = Math.max(now, target);
+  };
+
   return {
     now: () => now,
+    setTimeout(callback: () => void, ms: number): TimerHandle {
+      const timer: Timer = { at: now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: seq++, callback };
+      timers.add(timer);
+      return timer;
+    },
+    clearTimeout(handle: TimerHandle): void {
+      timers.delete(handle as Timer);
+    },
     advance(ms: number) {
-      if (!Number.isFinite(ms) || ms < 0) throw new TypeError(`advance(ms) needs a finite ms >= 0, got ${ms}`);
-      now += ms;
+      check(ms, 'advance(ms)');
+      runUntil(now + ms);
+    },
+    async tick(ms: number) {
+      check(ms, 'tick(ms)');
+      const target = now + ms;
+      for (let timer = next(target); timer !== undefined; timer = next(target)) {
+        timers.delete(timer);
+        now = Math.max(now, timer.at);
+        timer.callback();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      now = Math.max(now, target);
+      await new Promise<void>((resolve) => setImmediate(resolve));
     },
     set(epochMs: number) {
       if (!Number.isFinite(epochMs)) throw new TypeError(`set(epochMs) needs a finite time, got ${epochMs}`);
-      now = epochMs;
+      if (epochMs >= now) runUntil(epochMs);
+      else now = epochMs;
+    },
+    get pending() {
+      return timers.size;
     },
   };
 }
