@@ -49,13 +49,13 @@ export function timeSourceOf(clock: Clock | undefined, option = 'clock'): TimeSo
   if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
     throw new TypeError(`${option} must be an object with a now() method returning epoch milliseconds`);
   }
-  const set = clock.setTimeout;
-  const clear = clock.clearTimeout;
-  if ((set === undefined) !== (clear === undefined)) {
-    throw new TypeError(`${option} must have both setTimeout and clearTimeout, or neither`);
-  }
-  if (set !== undefined && clear !== undefined) {
-    if (typeof set !== 'function' || typeof clear !== 'function') throw new TypeError(`${option}.setTimeout and ${option}.clearTimeout must be functions`);
+  const hasSet = clock.setTimeout !== undefined;
+  const hasClear = clock.clearTimeout !== undefined;
+  if (hasSet !== hasClear) throw new TypeError(`${option} must have both setTimeout and clearTimeout, or neither`);
+  if (hasSet) {
+    if (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+      throw new TypeError(`${option}.setTimeout and ${option}.clearTimeout must be functions`);
+    }
     return clock as TimeSource;
   }
   return { now: () => clock.now(), setTimeout: systemSetTimeout, clearTimeout: systemClearTimeout };

@@ -57,7 +57,7 @@ export class DecodeError extends CacheError {
   }
 }
 
-/** A key is empty, too long, or holds control characters. */
+/** A key is empty, too long, holds control characters (C0, DEL, C1) or a lone surrogate (not well-formed Unicode). */
 export class InvalidKeyError extends CacheError {
   constructor(message: string, options: CacheErrorOptions = {}) {
     super('E_INVALID_KEY', message, options);

@@ -12,10 +12,16 @@ export interface CacheEvents {
   /** Another instance's invalidation arrived over the bus and was applied to the memory tier. */
   remote: { origin: string; type: 'keys' | 'clear' | 'namespace' | 'pattern' | 'tags'; keys?: readonly string[] };
   /**
-   * The bus may have missed invalidations (a gap in another instance's sequence numbers, or a lost
-   * subscription): the memory tier was emptied so nothing stale is served.
+   * The bus may have missed invalidations (a gap in another instance's sequence numbers, a lost
+   * subscription, or this instance's publishes failing until the breaker opened): the memory tier was emptied
+   * so nothing stale is served.
    */
-  recover: { reason: 'gap' | 'reconnect'; dropped: number; origin?: string };
+  recover: { reason: 'gap' | 'reconnect' | 'publish'; dropped: number; origin?: string };
+  /**
+   * A message from the bus was refused before anything ran: malformed, oversized, or naming keys, tags or a
+   * pattern that are not valid. `origin` is the sender it claims, when that much could be read.
+   */
+  dropped: { reason: string; origin?: string };
   /** Something failed that the caller was not told about by a rejection (a listener, a background task). */
   error: { error: unknown; operation: string; key?: string };
 }
@@ -39,6 +45,7 @@ export class Emitter {
     expire: undefined,
     remote: undefined,
     recover: undefined,
+    dropped: undefined,
     error: undefined,
   };
 

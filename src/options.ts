@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from './clock.js';
+import { timeSourceOf, type Clock, type TimeSource } from './clock.js';
 import { createCodec } from './codec/codec.js';
 import type { Codec } from './codec/types.js';
 import { DEFAULT_MAX_KEY_LENGTH } from './keys/validate.js';
@@ -6,7 +6,7 @@ import type { EvictionPolicy } from './memory/types.js';
 import type { Bus } from './bus/contract.js';
 import type { Store } from './stores/contract.js';
 import type { ResolvedTier, StoreTierOptions } from './tiers/store-tier.js';
-import { parseDuration, type Ttl } from './ttl.js';
+import { deadlineOf, parseDuration, type Ttl } from './ttl.js';
 import { resolveComputeDefaults, type ComputeDefaults, type LoadPlan } from './compute/plan.js';
 
 export interface MemoryOptions {
@@ -50,7 +50,11 @@ export interface CacheOptions {
    * @default '' (none)
    */
   prefix?: string;
-  /** Source of "now" for every deadline; inject a fake one in tests. @default Date.now */
+  /**
+   * The time source of every deadline and every timer of the cache (replays, lease renewals, timeouts, the
+   * bus): `now()` and, optionally, `setTimeout`/`clearTimeout`. Inject `createFakeClock()` in tests.
+   * @default wall-clock time and unref'ed Node timers
+   */
   clock?: Clock;
   /** Serializer for every tier; build one with `createCodec({ extensions })` to teach it your classes. */
   codec?: Codec;
@@ -77,9 +81,11 @@ export interface CacheOptions {
   strict?: boolean;
   /**
    * Keeps the memory tiers of several instances coherent: writes and invalidations are announced on it,
-   * and announcements from other instances drop the affected memory-tier entries (`redisBus(...)`).
+   * and announcements from other instances drop the affected memory-tier entries (`redisBus(...)`), or
+   * `{ bus, publishTimeout, connectTimeout, breaker }`. Announcing never delays a write: a publish that
+   * fails or times out is reported on `error`, and the other instances recover from the gap it leaves.
    */
-  bus?: Bus;
+  bus?: Bus | BusTierOptions;
   /**
    * Most tag stamps this instance remembers (least recently used forgotten first; a forgotten stamp is read
    * again from the store, or, without a store, invalidates the entries holding that tag).
@@ -100,20 +106,42 @@ export interface CacheOptions {
   compute?: ComputeDefaults;
 }
 
+/** A bus with its own timeouts and breaker. */
+export interface BusTierOptions {
+  bus: Bus;
+  /**
+   * Longest a publish may take before it counts as failed (ms or a duration).
+   * @default '500ms'
+   */
+  publishTimeout?: number | string;
+  /**
+   * Longest `ready()` waits for the bus to subscribe before rejecting with `BusTimeoutError`.
+   * @default '5s'
+   */
+  connectTimeout?: number | string;
+  /**
+   * After `failures` publishes in a row fail, publishing pauses for `cooldown`, then one probe goes out.
+   * @default { failures: 3, cooldown: '5s' }
+   */
+  breaker?: { failures?: number; cooldown?: number | string };
+}
+
 export interface ResolvedOptions {
-  readonly defaultTtl: Ttl;
+  /** The default TTL in ms, parsed once. */
+  readonly defaultTtlMs: number;
   readonly maxEntries: number;
   readonly maxBytes: number;
   readonly policy: EvictionPolicy;
   readonly sweepInterval: number;
   readonly prefix: string;
-  readonly clock: Clock;
+  readonly clock: TimeSource;
   readonly codec: Codec;
   readonly maxKeyLength: number;
   readonly memoryMaxTtl: number;
   readonly tiers: readonly ResolvedTier[];
   readonly strict: boolean;
   readonly bus: Bus | undefined;
+  readonly busTimeouts: { readonly publishMs: number; readonly connectMs: number; readonly breakerFailures: number; readonly breakerCooldownMs: number };
   readonly maxTags: number;
   readonly invalidationWindow: number;
   readonly compute: LoadPlan;
@@ -158,14 +186,14 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     throw new TypeError(`memory.policy must be one of ${POLICIES.join(', ')}, got ${JSON.stringify(policy)}`);
   }
 
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new TypeError('clock must be an object with a now() method returning epoch milliseconds');
-  }
+  const clock = timeSourceOf(options.clock);
 
   const defaultTtl = options.defaultTtl ?? '24h';
   if (defaultTtl instanceof Date) throw new TypeError('defaultTtl must be a duration, not a Date');
-  if (parseDuration(defaultTtl, 'defaultTtl') === 0) throw new TypeError('defaultTtl must be greater than 0');
+  const defaultTtlMs = parseDuration(defaultTtl, 'defaultTtl');
+  if (defaultTtlMs === 0) throw new TypeError('defaultTtl must be greater than 0');
+  // A default so long that every write's deadline would pass the latest Date is refused here, by its name.
+  deadlineOf(defaultTtlMs, clock.now(), 'defaultTtl');
 
   const prefix = options.prefix ?? '';
   if (typeof prefix !== 'string') throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
@@ -183,11 +211,11 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     memoryMaxTtl: optionalDuration(memory.maxTtl, 'memory.maxTtl'),
     tiers: Object.freeze(resolveTiers(options.stores)),
     strict: options.strict ?? false,
-    bus: resolveBus(options.bus),
+    ...resolveBus(options.bus),
     maxTags: options.maxTags === undefined ? 100_000 : positiveInteger(options.maxTags, 'maxTags'),
     invalidationWindow: parseDuration(options.invalidationWindow ?? 0, 'invalidationWindow'),
     compute: resolveComputeDefaults(options.compute),
-    defaultTtl,
+    defaultTtlMs,
     maxEntries,
     maxBytes,
     policy,
@@ -248,11 +276,27 @@ function resolveTiers(stores: CacheOptions['stores']): ResolvedTier[] {
   });
 }
 
-function resolveBus(bus: Bus | undefined): Bus | undefined {
-  if (bus === undefined) return undefined;
-  const methods = bus as Partial<Record<'start' | 'publish' | 'close', unknown>> | null;
-  if (typeof methods !== 'object' || methods === null || [methods.start, methods.publish, methods.close].some((m) => typeof m !== 'function')) {
-    throw new TypeError('bus must have start(handlers), publish(envelope) and close() methods');
+function isBus(value: unknown): value is Bus {
+  const methods = value as Partial<Record<'start' | 'publish' | 'close', unknown>> | null;
+  return typeof methods === 'object' && methods !== null && [methods.start, methods.publish, methods.close].every((m) => typeof m === 'function');
+}
+
+function resolveBus(given: Bus | BusTierOptions | undefined): Pick<ResolvedOptions, 'bus' | 'busTimeouts'> {
+  const tier: BusTierOptions | undefined = given === undefined || isBus(given) ? (given === undefined ? undefined : { bus: given }) : given;
+  if (tier !== undefined && (typeof tier !== 'object' || tier === null || !isBus(tier.bus))) {
+    throw new TypeError('bus must have start(handlers), publish(envelope) and close() methods, or be { bus, publishTimeout?, connectTimeout?, breaker? }');
   }
-  return bus;
+  const publishMs = parseDuration(tier?.publishTimeout ?? '500ms', 'bus.publishTimeout');
+  const connectMs = parseDuration(tier?.connectTimeout ?? '5s', 'bus.connectTimeout');
+  if (publishMs === 0) throw new TypeError('bus.publishTimeout must be greater than 0');
+  if (connectMs === 0) throw new TypeError('bus.connectTimeout must be greater than 0');
+  return {
+    bus: tier?.bus,
+    busTimeouts: Object.freeze({
+      publishMs,
+      connectMs,
+      breakerFailures: tier?.breaker?.failures === undefined ? 3 : positiveInteger(tier.breaker.failures, 'bus.breaker.failures'),
+      breakerCooldownMs: parseDuration(tier?.breaker?.cooldown ?? '5s', 'bus.breaker.cooldown'),
+    }),
+  };
 }

@@ -25,6 +25,13 @@ export const TtlPolicy = Object.freeze({
  */
 export type Ttl = number | string | Date;
 
+/**
+ * The latest instant a `Date` can hold, in epoch ms (+275760-09-13). A deadline past it could not be reported
+ * (`inspect()` would show `Invalid Date`) nor encoded, so it is refused rather than clamped: a TTL that large is
+ * a bug (seconds taken for milliseconds twice over, an overflowed computation), not a wish for "forever".
+ */
+export const MAX_DEADLINE_MS = 8.64e15;
+
 const UNIT_MS: Readonly<Record<string, number>> = {
   ms: 1,
   s: 1_000,
@@ -42,15 +49,20 @@ function describe(value: unknown): string {
   return String(value);
 }
 
+function tooLong(option: string, value: unknown): TypeError {
+  return new TypeError(`${option} must be at most ${MAX_DEADLINE_MS} ms (the span of a Date), got ${describe(value)}`);
+}
+
 /**
- * Parses a relative duration (number of ms or a duration string) into milliseconds.
- * Throws a `TypeError` naming `option` and the bad value.
+ * Parses a relative duration (number of ms or a duration string) into milliseconds, at most
+ * {@link MAX_DEADLINE_MS}. Throws a `TypeError` naming `option` and the bad value.
  */
 export function parseDuration(value: unknown, option: string): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) {
       throw new TypeError(`${option} must be a finite number of milliseconds >= 0, got ${describe(value)}`);
     }
+    if (value > MAX_DEADLINE_MS) throw tooLong(option, value);
     return value;
   }
   if (typeof value === 'string') {
@@ -69,6 +81,7 @@ export function parseDuration(value: unknown, option: string): number {
         `${option} must be a duration such as '500ms', '30s', '5m', '24h', '7d' or '1h30m', got ${describe(value)}`,
       );
     }
+    if (total > MAX_DEADLINE_MS) throw tooLong(option, value);
     return total;
   }
   throw new TypeError(`${option} must be a number of milliseconds or a duration string, got ${describe(value)}`);
@@ -76,13 +89,21 @@ export function parseDuration(value: unknown, option: string): number {
 
 /**
  * Turns a TTL into an absolute deadline (epoch ms). A result `<= now` means "already expired".
- * Throws a `TypeError` naming `option` for negative, non-finite or malformed input.
+ * Throws a `TypeError` naming `option` and the value for negative, non-finite or malformed input, an invalid
+ * `Date`, and a deadline later than {@link MAX_DEADLINE_MS}.
  */
 export function deadlineOf(ttl: unknown, now: number, option = 'ttl'): number {
   if (ttl instanceof Date) {
     const at = ttl.getTime();
+    // A valid Date is always within the bound, so NaN is the only way out of it.
     if (Number.isNaN(at)) throw new TypeError(`${option} must be a valid Date, got ${describe(ttl)}`);
     return at;
   }
-  return now + parseDuration(ttl, option);
+  const at = now + parseDuration(ttl, option);
+  if (at > MAX_DEADLINE_MS) {
+    throw new TypeError(
+      `${option} ${describe(ttl)} puts the deadline past the latest date a Date can hold (${MAX_DEADLINE_MS} ms after the epoch)`,
+    );
+  }
+  return at;
 }

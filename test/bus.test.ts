@@ -54,14 +54,26 @@ describe('the bus, in one process', () => {
     const a = instance(p);
     const b = instance(p);
     await Promise.all([a.ready(), b.ready()]);
+    const atB: string[] = [];
+    b.on('remote', (e) => atB.push(e.keys?.join(',') ?? e.type));
+    const atA: string[] = [];
+    a.on('remote', (e) => atA.push(`${e.origin}:${e.keys?.join(',') ?? e.type}`));
     await a.set('k', 1);
     expect(await a.getResult('k')).toMatchObject({ source: 'memory' });
+    // b heard a's message, so it is on the channel ahead of everything published below.
+    await until(() => atB.includes('k'), "a's own message on the bus");
     const publisher = new Redis(REDIS_URL);
-    await publisher.publish(`${p}bus`, JSON.stringify({ type: 'keys', keys: ['k'], origin: 'someone', seq: 1, prefix: 'elsewhere:' }));
-    await publisher.publish(`${p}bus`, 'not json');
-    await sleep(100);
-    await publisher.quit();
-    expect(await a.getResult('k')).toMatchObject({ source: 'memory' });
+    try {
+      await publisher.publish(`${p}bus`, JSON.stringify({ type: 'keys', keys: ['k'], origin: 'someone', seq: 1, prefix: 'elsewhere:' }));
+      await publisher.publish(`${p}bus`, 'not json');
+      await publisher.publish(`${p}bus`, JSON.stringify({ type: 'keys', keys: ['unrelated'], origin: 'someone-else', seq: 1, prefix: p }));
+      // One channel, one order: once the last message is applied at a, a has handled every one before it.
+      await until(() => atA.includes('someone-else:unrelated'), 'the last message at a');
+    } finally {
+      await publisher.quit();
+    }
+    expect(atA).toStrictEqual(['someone-else:unrelated']);
+    expect(await a.getResult('k')).toMatchObject({ value: 1, source: 'memory' });
   });
 
   it('empties the memory tier when a sequence gap shows a lost message', async () => {

@@ -15,6 +15,7 @@ import {
   type CacheEvents,
   type CodecExtension,
 } from '../src/index.js';
+import { sqliteStore } from '../src/stores/sqlite.js';
 import { createFakeClock } from '../src/testing/index.js';
 
 const execFileAsync = promisify(execFile);
@@ -28,6 +29,29 @@ function make(options: ConstructorParameters<typeof Cache>[0] = {}) {
 afterEach(async () => {
   await Promise.all(caches.splice(0).map((c) => c.close()));
 });
+
+/**
+ * Two caches on one real store (an in-process SQLite database): what `writer` sets, `reader` can only get by
+ * decoding the stored bytes, since its memory tier starts empty. A memory-only cache hands back the very object
+ * it was given, so it cannot show a codec bug; this pair can.
+ */
+function writerAndReader(options: ConstructorParameters<typeof Cache>[0] = {}) {
+  const clock = createFakeClock();
+  // The store judges expiry by the same clock as the caches: deadlines are absolute times on it.
+  const store = sqliteStore({ path: ':memory:', pruneInterval: 0, clock });
+  const writer = new Cache({ clock, stores: [store], ...options });
+  const reader = new Cache({ clock, stores: [store], ...options });
+  caches.push(writer, reader);
+  return { writer, reader };
+}
+
+/** `reader`'s value for `key`, asserting it came from the store and is a decoded copy, not the writer's object. */
+async function readBack(reader: Cache, key: string, written: unknown): Promise<unknown> {
+  const result = await reader.getResult(key);
+  expect(result.source, key).toBe('sqlite');
+  if (typeof written === 'object' && written !== null) expect(result.value, key).not.toBe(written);
+  return result.value;
+}
 
 describe('get / set', () => {
   it('returns exactly what was stored, falsy and rich values included', async () => {
@@ -48,6 +72,11 @@ describe('get / set', () => {
     };
     for (const [key, value] of Object.entries(values)) expect(await cache.set(key, value)).toBe(true);
     for (const [key, value] of Object.entries(values)) expect(await cache.get(key)).toStrictEqual(value);
+
+    // The same values through the codec: written by one cache to a store, read back by another.
+    const { writer, reader } = writerAndReader();
+    for (const [key, value] of Object.entries(values)) expect(await writer.set(key, value)).toBe(true);
+    for (const [key, value] of Object.entries(values)) expect(await readBack(reader, key, value), key).toStrictEqual(value);
   });
 
   it('gives the default for a missing key, and undefined without one', async () => {
@@ -144,6 +173,14 @@ describe('get / set', () => {
     const { cache } = make({ codec: createCodec({ extensions: [money] }) });
     await cache.set('m', new Money(150n, 'EUR'));
     expect(await cache.get('m')).toStrictEqual(new Money(150n, 'EUR'));
+
+    // Rebuilt by the extension from the stored bytes, in a cache that did not write it.
+    const { writer, reader } = writerAndReader({ codec: createCodec({ extensions: [money] }) });
+    const written = new Money(150n, 'EUR');
+    await writer.set('m', written);
+    const read = await readBack(reader, 'm', written);
+    expect(read).toBeInstanceOf(Money);
+    expect(read).toStrictEqual(new Money(150n, 'EUR'));
   });
 
   it('refuses bad keys with InvalidKeyError', async () => {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from './support/until.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CacheError, Store } from '../src/index.js';
-import { Cache } from '../src/index.js';
+import { Cache, escapeSegment } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
 import { memcachedStore } from '../src/stores/memcached.js';
 import { redisStore } from '../src/stores/redis.js';
@@ -108,22 +108,22 @@ describe('patterns on the memory tier', () => {
   it('refuses empty patterns and a bare * unless confirmed', async () => {
     const cache = memoryCache();
     await cache.set('a', 1);
-    await expect(cache.invalidatePattern('')).rejects.toThrow(/pattern must be a non-empty string/);
+    await expect(cache.invalidatePattern('')).rejects.toMatchObject({ code: 'E_INVALID_PATTERN', message: 'pattern must not be empty' });
     const error = await cache.invalidatePattern('**').catch((e: unknown) => e);
     expect((error as CacheError).code).toBe('E_NOT_CONFIRMED');
     expect(await cache.get('a')).toBe(1);
     expect(await cache.invalidatePattern('*', { confirm: true })).toBe(1);
   });
 
-  it('invalidate({ userId }) escapes the id: glob characters invalidate that user only', async () => {
+  it('an escaped segment in a pattern matches that segment only: glob characters in an id select that id', async () => {
     const cache = memoryCache();
     await cache.set('forecast:user_1:balance:30d:linear:x', 1);
     await cache.set('forecast:user_2:balance:30d:linear:x', 2);
     await cache.set('forecast:*:balance:30d:linear:x', 3);
     await cache.set('forecast:%2A:balance:30d:linear:x', 4);
-    expect(await cache.invalidate({ userId: '*' })).toBe(1);
+    expect(await cache.invalidate({ pattern: `forecast:${escapeSegment('*')}:*` })).toBe(1);
     expect(await cache.getMany(['forecast:user_1:balance:30d:linear:x', 'forecast:user_2:balance:30d:linear:x', 'forecast:*:balance:30d:linear:x', 'forecast:%2A:balance:30d:linear:x'])).toStrictEqual([1, 2, 3, undefined]);
-    expect(await cache.invalidate({ userId: 'user_1' })).toBe(1);
+    expect(await cache.invalidate({ pattern: `forecast:${escapeSegment('user_1')}:*` })).toBe(1);
   });
 
   it('invalidate takes the union of keys, pattern and tags, and records events with reason', async () => {
@@ -223,7 +223,7 @@ describe('tags and patterns over Redis, across instances', () => {
       { key: 'forecast:ab:balance:30d:linear:x', value: 5 },
     ]);
     expect(await cache.invalidatePattern('forecast:user_1:*')).toBe(2);
-    expect(await cache.invalidate({ userId: 'a*' })).toBe(1);
+    expect(await cache.invalidate({ pattern: `forecast:${escapeSegment('a*')}:*` })).toBe(1);
     expect(listings).toBe(0);
     const fresh = new Cache({ stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix })] });
     open.push(fresh);

@@ -1,6 +1,6 @@
 import { Redis, Cluster, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { CacheBackendError } from '../errors.js';
-import { parseEnvelope, type Bus, type BusEnvelope, type BusHandlers } from './contract.js';
+import { BusTimeoutError, CacheBackendError, isCacheError } from '../errors.js';
+import type { Bus, BusEnvelope, BusHandlers } from './contract.js';
 
 export interface RedisBusOptions {
   /** `redis://...` URL of a standalone server. */
@@ -19,6 +19,20 @@ export interface RedisBusOptions {
   channel?: string;
   /** @default 'redis-bus' */
   name?: string;
+  /**
+   * How long `start()` waits to be connected and subscribed before it rejects with `BusTimeoutError`, in ms. A
+   * server that accepts the connection and never answers is caught by this, not by the socket. Also bounds
+   * `close()`. The subscriber keeps trying in the background; if it gets through later, the handlers hear
+   * `reconnected()`.
+   * @default 2000
+   */
+  connectTimeout?: number;
+  /**
+   * How long one publish may wait for the server before it rejects with `BusTimeoutError`, in ms. The cache
+   * bounds publishes with its own timeout and breaker as well; this one guards other callers of the transport.
+   * @default 1000
+   */
+  publishTimeout?: number;
 }
 
 /**
@@ -40,17 +54,21 @@ class RedisBus implements Bus {
   readonly #subscriber: Redis | Cluster;
 
   readonly #sharded: boolean;
+  readonly #connectTimeout: number;
+  readonly #publishTimeout: number;
   #closed = false;
 
   constructor(options: RedisBusOptions) {
     this.name = options.name ?? 'redis-bus';
+    this.#connectTimeout = timeoutOption(options.connectTimeout, 'connectTimeout', 2_000);
+    this.#publishTimeout = timeoutOption(options.publishTimeout, 'publishTimeout', 1_000);
     this.#channel = options.channel ?? 'tiercache:bus';
     if (typeof this.#channel !== 'string' || this.#channel.length === 0) throw new TypeError('channel must be a non-empty string');
     const given = [options.url, options.redis, options.cluster, options.client].filter((o) => o !== undefined).length;
     if (given !== 1) throw new TypeError('redisBus needs exactly one of url, redis, cluster or client');
     // Fail fast while disconnected instead of queueing publishes for an unknown time; the cache treats a lost
     // message as a gap anyway.
-    const base: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: true };
+    const base: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: this.#connectTimeout, lazyConnect: true };
     if (options.client !== undefined) {
       this.#publisher = options.client;
       this.#ownsPublisher = false;
@@ -75,14 +93,13 @@ class RedisBus implements Bus {
   async start(handlers: BusHandlers): Promise<void> {
     const subscriber = this.#subscriber;
     const event = this.#sharded ? 'smessage' : 'message';
+    // The text goes to the receiver as it came: it bounds, parses and validates it before anything runs.
     subscriber.on(event, (channel: string, text: string) => {
-      if (channel !== this.#channel) return;
-      const envelope = parseEnvelope(text);
-      if (envelope === undefined) handlers.error(new CacheBackendError(`${this.name}: ignored a malformed message`, { store: this.name }));
-      else handlers.message(envelope);
+      if (channel === this.#channel) handlers.message(text);
     });
     let subscribed = false;
     let lost = false;
+    let gaveUp = false;
     subscriber.on('error', (error: unknown) => handlers.error(error));
     if (this.#ownsPublisher) this.#publisher.on('error', (error: unknown) => handlers.error(error));
     subscriber.on('close', () => {
@@ -95,13 +112,28 @@ class RedisBus implements Bus {
         handlers.reconnected();
       }
     });
-    try {
+    const subscribing = (async () => {
       if (subscriber.status === 'wait') await subscriber.connect();
       if (this.#sharded) await subscriber.ssubscribe(this.#channel);
       else await subscriber.subscribe(this.#channel);
       if (this.#publisher.status === 'wait') await this.#publisher.connect();
-      subscribed = true;
+    })();
+    subscribing.then(
+      () => {
+        subscribed = true;
+        // Subscribed after start() gave up: messages sent until now were not heard here.
+        if (gaveUp && !this.#closed) handlers.reconnected();
+      },
+      () => undefined,
+    );
+    const ms = this.#connectTimeout;
+    try {
+      await within(subscribing, ms, () => {
+        gaveUp = true;
+        return new BusTimeoutError(`${this.name}: not subscribed to ${this.#channel} within ${ms} ms`, { bus: this.name, timeoutMs: ms });
+      });
     } catch (error) {
+      if (isCacheError(error)) throw error;
       throw new CacheBackendError(`${this.name}: cannot subscribe to ${this.#channel}: ${String(error)}`, { store: this.name, cause: error });
     }
   }
@@ -109,10 +141,13 @@ class RedisBus implements Bus {
   async publish(envelope: BusEnvelope): Promise<void> {
     if (this.#closed) throw new CacheBackendError(`${this.name}: the bus is closed`, { store: this.name });
     const text = JSON.stringify(envelope);
+    const ms = this.#publishTimeout;
     try {
-      if (this.#sharded) await this.#publisher.spublish(this.#channel, text);
-      else await this.#publisher.publish(this.#channel, text);
+      // ioredis queues commands while it is not connected, and a server that never answers never fails them.
+      const sent = this.#sharded ? this.#publisher.spublish(this.#channel, text) : this.#publisher.publish(this.#channel, text);
+      await within(sent, ms, () => new BusTimeoutError(`${this.name}: publish not answered within ${ms} ms`, { bus: this.name, timeoutMs: ms }));
     } catch (error) {
+      if (isCacheError(error)) throw error;
       throw new CacheBackendError(`${this.name}: publish failed: ${String(error)}`, { store: this.name, cause: error });
     }
   }
@@ -120,18 +155,45 @@ class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await quit(this.#subscriber);
-    if (this.#ownsPublisher) await quit(this.#publisher);
+    await quit(this.#subscriber, this.#connectTimeout);
+    if (this.#ownsPublisher) await quit(this.#publisher, this.#connectTimeout);
   }
 }
 
-async function quit(client: Redis | Cluster): Promise<void> {
+function timeoutOption(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a finite number of ms > 0, got ${String(value)}`);
+  return value;
+}
+
+/** `work`, or the error `late()` makes if it has not settled after `ms` (an unref'ed timer: never keeps a process up). */
+function within<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(late()), ms);
+    timer.unref();
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+async function quit(client: Redis | Cluster, ms: number): Promise<void> {
+  // A connection that never got ready has nothing to hand over, and QUIT would queue behind a server that may
+  // never answer.
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
   try {
-    if (client.status === 'wait' || client.status === 'end') {
-      client.disconnect();
-      return;
-    }
-    await client.quit();
+    // QUIT waits behind whatever is queued, which on a server that never answers is forever.
+    await within(client.quit(), ms, () => new Error('quit timed out'));
   } catch {
     client.disconnect();
   }

@@ -1,8 +1,17 @@
-import type { Core } from '../core.js';
+import type { TimeSource, TimerHandle } from '../clock.js';
 import { decodeEntry, encodeEntry } from '../entry.js';
+import type { Emitter } from '../events.js';
 import { newToken } from '../freshness/tags.js';
 import type { Store } from '../stores/contract.js';
+import type { TierStack } from '../tiers/stack.js';
 import type { StoreTier } from '../tiers/store-tier.js';
+
+/** What claims need from the engine: the stores, the time source and somewhere to report failures. */
+export interface ClaimHost {
+  readonly stack: TierStack;
+  readonly clock: TimeSource;
+  readonly emitter: Emitter;
+}
 
 /**
  * Fencing and leases across processes, through the first shared store that can compare-and-set.
@@ -24,15 +33,6 @@ const IDENTITY_BYTES = 18;
 
 type Conditional = Required<Pick<Store, 'add' | 'replaceIf'>> & Store;
 
-/** The store tier that fences loads: the first shared one that can add and compare-and-set atomically. */
-export function fenceTier(tiers: readonly StoreTier[]): StoreTier | undefined {
-  for (const tier of tiers) {
-    const store = tier.store;
-    if (store.capabilities.shared && store.capabilities.atomicAdd && typeof store.replaceIf === 'function' && typeof store.add === 'function') return tier;
-  }
-  return undefined;
-}
-
 export type ClaimOutcome =
   /** The key holds what `claim` expects: our marker, another process's marker, or a stale entry. */
   | { kind: 'claimed'; claim: Claim; holder: boolean }
@@ -50,12 +50,12 @@ export type ClaimOutcome =
 export class Claim {
   #expected: Uint8Array;
   readonly #marker: Uint8Array | undefined;
-  #renewal: NodeJS.Timeout | undefined;
+  #renewal: TimerHandle | undefined;
   /** Committed or released: nothing more to do. */
   #done = false;
 
   constructor(
-    readonly core: Core,
+    readonly host: ClaimHost,
     readonly tier: StoreTier,
     readonly key: string,
     expected: Uint8Array,
@@ -73,22 +73,25 @@ export class Claim {
   renewEvery(ttlMs: number): void {
     if (this.#marker === undefined) return;
     const marker = this.#marker;
+    const { stack, clock, emitter } = this.host;
+    const every = Math.max(1, Math.floor(ttlMs / 3));
     const renew = () => {
-      const deadline = this.core.clock.now() + ttlMs;
+      if (this.#done) return;
+      const deadline = clock.now() + ttlMs;
       // Deliberately not awaited: a failed renewal shows up as a refused write, which is the safe outcome.
-      this.core
+      stack
         .attempt(this.tier, 'replaceIf', (s) => (s as Conditional).replaceIf(this.key, marker, marker, deadline), this.key)
-        .catch((error: unknown) => this.core.emitter.reportError(error, `${this.tier.name}.lease`, this.key));
+        .catch((error: unknown) => emitter.reportError(error, `${this.tier.name}.lease`, this.key));
+      this.#renewal = clock.setTimeout(renew, every);
     };
-    this.#renewal = setInterval(renew, Math.max(1, Math.floor(ttlMs / 3)));
-    this.#renewal.unref();
+    this.#renewal = clock.setTimeout(renew, every);
   }
 
   /** Writes the result if the key still holds what this claim expects; false when fenced (or the store failed). */
   async commit(bytes: Uint8Array, expiresAt: number): Promise<boolean> {
     this.stop();
     this.#done = true;
-    const ok = await this.core.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, this.#expected, bytes, expiresAt), this.key);
+    const ok = await this.host.stack.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, this.#expected, bytes, expiresAt), this.key);
     return ok === true;
   }
 
@@ -96,12 +99,7 @@ export class Claim {
   async takeOver(ttlMs: number): Promise<boolean> {
     const marker = this.#marker;
     if (marker === undefined) return false;
-    const ok = await this.core.attempt(
-      this.tier,
-      'replaceIf',
-      () => this.#store.replaceIf(this.key, this.#expected, marker, this.core.clock.now() + ttlMs),
-      this.key,
-    );
+    const ok = await this.host.stack.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, this.#expected, marker, this.host.clock.now() + ttlMs), this.key);
     if (ok === true) this.#expected = marker;
     return ok === true;
   }
@@ -112,25 +110,26 @@ export class Claim {
     const marker = this.#marker;
     if (this.#done || marker === undefined || this.#expected !== marker) return;
     this.#done = true;
-    await this.core.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, marker, undefined, 0), this.key);
+    await this.host.stack.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, marker, undefined, 0), this.key);
   }
 
   stop(): void {
-    if (this.#renewal !== undefined) clearInterval(this.#renewal);
+    if (this.#renewal !== undefined) this.host.clock.clearTimeout(this.#renewal);
     this.#renewal = undefined;
   }
 }
 
 /** Claims `full` in the fence tier before a load. */
-export async function claim(core: Core, tier: StoreTier, full: string, ttlMs: number): Promise<ClaimOutcome> {
-  const key = core.storeKey(full);
+export async function claim(host: ClaimHost, tier: StoreTier, full: string, ttlMs: number): Promise<ClaimOutcome> {
+  const { stack, clock } = host;
+  const key = stack.storeKey(full);
   const store = tier.store as Conditional;
-  const marker = encodeEntry(new TextEncoder().encode(newToken()), { createdAt: core.clock.now(), expiresAt: 0, tags: undefined, stamps: undefined }, true);
+  const marker = encodeEntry(new TextEncoder().encode(newToken()), { createdAt: clock.now(), expiresAt: 0, tags: undefined, stamps: undefined }, true);
   for (let attempt = 0; attempt < 3; attempt++) {
-    const added = await core.attempt(tier, 'add', (s) => (s as Conditional).add(key, marker, core.clock.now() + ttlMs), full);
+    const added = await stack.attempt(tier, 'add', (s) => (s as Conditional).add(key, marker, clock.now() + ttlMs), full);
     if (added === undefined) return { kind: 'unavailable' };
-    if (added) return { kind: 'claimed', claim: new Claim(core, tier, key, marker, marker), holder: true };
-    const bytes = await core.attempt(tier, 'get', () => store.get(key), full);
+    if (added) return { kind: 'claimed', claim: new Claim(host, tier, key, marker, marker), holder: true };
+    const bytes = await stack.attempt(tier, 'get', () => store.get(key), full);
     if (bytes === undefined) continue; // gone meanwhile (expired, deleted): try again
     let lease = false;
     try {
@@ -138,8 +137,8 @@ export async function claim(core: Core, tier: StoreTier, full: string, ttlMs: nu
     } catch {
       // Unreadable bytes: claimed like a stale entry, so our write replaces them.
     }
-    if (lease) return { kind: 'leased', claim: new Claim(core, tier, key, bytes, marker) };
-    return { kind: 'found', bytes, claim: new Claim(core, tier, key, bytes.subarray(0, IDENTITY_BYTES), marker) };
+    if (lease) return { kind: 'leased', claim: new Claim(host, tier, key, bytes, marker) };
+    return { kind: 'found', bytes, claim: new Claim(host, tier, key, bytes.subarray(0, IDENTITY_BYTES), marker) };
   }
   return { kind: 'unavailable' };
 }

@@ -1,4 +1,5 @@
-import type { Flight } from '../core.js';
+import type { TimeSource } from '../clock.js';
+import type { Flight } from './flights.js';
 import { LoaderTimeoutError } from '../errors.js';
 
 /** Filled in by a load for `getOrSetResult`. */
@@ -12,11 +13,11 @@ export interface LoadReport {
  * result that still arrives is not cached) and the load rejects with `LoaderTimeoutError`. A loader that
  * throws synchronously rejects like an async one.
  */
-export function runLoader<C, T>(loader: (context: C) => T | Promise<T>, context: C, hardTimeoutMs: number, flight: Flight, key: string): Promise<T> {
+export function runLoader<C, T>(loader: (context: C) => T | Promise<T>, context: C, hardTimeoutMs: number, flight: Flight, key: string, clock: TimeSource): Promise<T> {
   const run = (async () => loader(context))();
   if (hardTimeoutMs === Number.POSITIVE_INFINITY) return run;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       const error = new LoaderTimeoutError(`the loader of ${JSON.stringify(key)} ran past its hardTimeout of ${hardTimeoutMs} ms`, { key, timeoutMs: hardTimeoutMs });
       flight.fenced = true;
       flight.controller.abort(error);
@@ -24,11 +25,11 @@ export function runLoader<C, T>(loader: (context: C) => T | Promise<T>, context:
     }, hardTimeoutMs);
     run.then(
       (value) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         // The loader's own rejection, passed on as it is: whatever it threw is what the callers get.
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         reject(error);
@@ -40,16 +41,16 @@ export function runLoader<C, T>(loader: (context: C) => T | Promise<T>, context:
 export type Settled = { done: false } | { done: true; ok: true; value: unknown } | { done: true; ok: false; error: unknown };
 
 /** How `promise` settled within `ms`, without throwing; `{ done: false }` when it had not. */
-export function settleWithin(promise: Promise<unknown>, ms: number): Promise<Settled> {
+export function settleWithin(promise: Promise<unknown>, ms: number, clock: TimeSource): Promise<Settled> {
   return new Promise<Settled>((resolve) => {
-    const timer = setTimeout(() => resolve({ done: false }), ms);
+    const timer = clock.setTimeout(() => resolve({ done: false }), ms);
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve({ done: true, ok: true, value });
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve({ done: true, ok: false, error });
       },
     );

@@ -1,7 +1,7 @@
 import type { Bus } from '../bus/contract.js';
 import { Cache, type CacheStats, type InvalidateSelection, type InvalidationEvent, type KeyInfo, type LoaderContext, type PatternOptions } from '../cache.js';
 import { systemClock, type Clock } from '../clock.js';
-import { globToRegExp } from '../core.js';
+import { compilePattern } from '../freshness/pattern.js';
 import { BACKENDS, ENV_DEFAULTS, type Backend } from '../env.js';
 import { CacheError, isCacheError } from '../errors.js';
 import { forecastKey } from '../keys/build-key.js';
@@ -1036,7 +1036,9 @@ export class ForecastCache {
     let count: number | undefined;
     if (wholeUser !== undefined && this.#patterns) {
       try {
-        count = await cache.invalidate({ ...selection, ...(keys.size === 0 ? {} : { keys: [...keys] }), userId: wholeUser }, options);
+        // Every forecast of this user, with the id escaped so the pattern matches this user only.
+        const userPattern = `forecast:${escapeSegment(wholeUser)}:*`;
+        count = await cache.invalidate({ ...selection, ...(keys.size === 0 ? {} : { keys: [...keys] }), patterns: [userPattern] }, options);
       } catch (error) {
         // Refused before anything was removed: the stores cannot list keys, so no pattern can run there.
         if (!isCacheError(error) || error.code !== 'E_UNSUPPORTED' || pattern !== undefined) throw error;
@@ -1085,7 +1087,7 @@ export class ForecastCache {
   }
 
   #dropMatching(pattern: string): void {
-    const match = globToRegExp(pattern);
+    const match = compilePattern(pattern);
     const doomed = new Map<string, string[]>();
     for (const [owner, key] of this.#index.where((key) => match.test(key))) doomed.set(owner, [...(doomed.get(owner) ?? []), key]);
     for (const [owner, keys] of doomed) this.#index.dropKeys(owner, keys);

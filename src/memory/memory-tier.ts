@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { LfuPolicy } from './policies/lfu.js';
 import { LruPolicy } from './policies/lru.js';
 import type { Policy, PolicyHost } from './policies/policy.js';
@@ -49,6 +49,17 @@ export class MemoryTier<V> {
 
   private readonly policy: Policy;
   private readonly clock: Clock;
+  /**
+   * With the system clock, reads share one clock reading per millisecond (as lru-cache's `ttlResolution`): a
+   * `Date.now()` per hit costs a heap number. An entry may then be served up to 1 ms past its deadline. An
+   * injected clock is read on every call, so tests stay exact.
+   */
+  private readonly coarse: boolean;
+  /** The shared reading; 0 when it must be taken again. */
+  private readonly nowCell = new Float64Array(1);
+  private readonly forgetNow = (): void => {
+    this.nowCell[0] = 0;
+  };
   private readonly entryBound: number;
   private readonly byteBound: number;
   private readonly slotBound: number;
@@ -92,6 +103,7 @@ export class MemoryTier<V> {
     }
 
     this.clock = clock;
+    this.coarse = clock === systemClock;
     this.entryBound = entryBound;
     this.byteBound = byteBound;
     this.onRemove = onRemove;
@@ -145,6 +157,17 @@ export class MemoryTier<V> {
     this.timer = timer;
   }
 
+  /** Now, for reads: see {@link coarse}. */
+  private readNow(): number {
+    if (!this.coarse) return this.clock.now();
+    const cached = this.nowCell[0]!;
+    if (cached !== 0) return cached;
+    const now = this.clock.now();
+    this.nowCell[0] = now;
+    setTimeout(this.forgetNow, 1).unref();
+    return now;
+  }
+
   /** Slot of a live entry, or -1. Records the request with the policy; allocates nothing on a hit. */
   find(key: string): number {
     const slot = this.map.get(key);
@@ -153,7 +176,7 @@ export class MemoryTier<V> {
       return -1;
     }
     const deadline = this.deadlines[slot]!;
-    if (deadline !== Infinity && deadline <= this.clock.now()) {
+    if (deadline !== Infinity && deadline <= this.readNow()) {
       this.removeSlot(slot, 'expired');
       this.policy.miss(key);
       return -1;
@@ -167,7 +190,7 @@ export class MemoryTier<V> {
     const slot = this.map.get(key);
     if (slot === undefined) return -1;
     const deadline = this.deadlines[slot]!;
-    if (deadline !== Infinity && deadline <= this.clock.now()) {
+    if (deadline !== Infinity && deadline <= this.readNow()) {
       this.removeSlot(slot, 'expired');
       return -1;
     }

@@ -29,7 +29,8 @@ export interface StoreWrite {
 /**
  * A backend adapter. It moves opaque bytes with an absolute deadline; serialization, tags, staleness and
  * statistics live in the core. Keys arrive without the store's own prefix/namespace; the store adds it, and
- * `clear` removes only what lies under it. Every error a store raises is a `CacheBackendError` naming it.
+ * `clear` removes only what lies under it. Every error a store raises is a `CacheBackendError` naming it, but
+ * for `InvalidKeyError` when a key is not a string or holds a lone surrogate (it could alias another key).
  */
 export interface Store {
   /** Names the store in errors, events and stats, e.g. `'redis'`. */

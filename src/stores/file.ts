@@ -3,7 +3,9 @@ import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
-import { CacheBackendError } from '../errors.js';
+import { CacheBackendError, InvalidKeyError } from '../errors.js';
+import { compilePattern, STORE_PATTERN, type PatternMatcher } from '../freshness/pattern.js';
+import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
@@ -82,17 +84,6 @@ function describeKey(key: string): string {
 function sha256(text: string): string {
   // UTF-16 code units, not UTF-8: two strings differing only in lone surrogates must not share an entry.
   return createHash('sha256').update(Buffer.from(text, 'utf16le')).digest('hex');
-}
-
-/** Our glob: `*` any run, `?` one character, everything else literal (a backslash included). */
-function globToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (const char of pattern) {
-    if (char === '*') source += '[\\s\\S]*';
-    else if (char === '?') source += '.';
-    else source += char.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`, 'su');
 }
 
 /**
@@ -269,37 +260,56 @@ class FileStoreImpl implements FileStore {
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.#operation('get', key, () => this.#get(key));
+    return this.#operation('get', key, () => {
+      assertStoreKey(this.name, key);
+      return this.#get(key);
+    });
   }
 
   getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
-    return this.#operation('getMany', undefined, () => Promise.all(keys.map((key) => this.#get(key))));
+    return this.#operation('getMany', undefined, () => {
+      assertStoreKeys(this.name, keys);
+      return Promise.all(keys.map((key) => this.#get(key)));
+    });
   }
 
   set(key: string, value: Uint8Array, expiresAt: number): Promise<void> {
-    return this.#operation('set', key, () => this.#set(key, value, expiresAt));
+    return this.#operation('set', key, () => {
+      assertStoreKey(this.name, key);
+      return this.#set(key, value, expiresAt);
+    });
   }
 
   setMany(entries: readonly StoreWrite[]): Promise<void> {
     return this.#operation('setMany', undefined, async () => {
-      for (const entry of entries) this.#checkSize(entry.key, entry.value);
+      for (const entry of entries) {
+        assertStoreKey(this.name, entry.key);
+        this.#checkSize(entry.key, entry.value);
+      }
       await Promise.all(entries.map((entry) => this.#set(entry.key, entry.value, entry.expiresAt)));
     });
   }
 
   delete(key: string): Promise<boolean> {
-    return this.#operation('delete', key, () => this.#delete(key));
+    return this.#operation('delete', key, () => {
+      assertStoreKey(this.name, key);
+      return this.#delete(key);
+    });
   }
 
   deleteMany(keys: readonly string[]): Promise<number> {
     return this.#operation('deleteMany', undefined, async () => {
+      assertStoreKeys(this.name, keys);
       const removed = await Promise.all(keys.map((key) => this.#delete(key)));
       return removed.filter(Boolean).length;
     });
   }
 
   add(key: string, value: Uint8Array, expiresAt: number): Promise<boolean> {
-    return this.#operation('add', key, () => this.#add(key, value, expiresAt));
+    return this.#operation('add', key, () => {
+      assertStoreKey(this.name, key);
+      return this.#add(key, value, expiresAt);
+    });
   }
 
   prune(): Promise<number> {
@@ -307,7 +317,8 @@ class FileStoreImpl implements FileStore {
   }
 
   keys(pattern: string): AsyncIterable<string> {
-    return this.#keys(pattern);
+    // Compiled here, not in the generator, so a bad pattern throws InvalidPatternError at the call.
+    return this.#keys(compilePattern(pattern, 'keys(pattern)', STORE_PATTERN));
   }
 
   clear(): Promise<void> {
@@ -628,8 +639,7 @@ class FileStoreImpl implements FileStore {
     }
   }
 
-  async *#keys(pattern: string): AsyncGenerator<string> {
-    const matcher = globToRegExp(pattern);
+  async *#keys(matcher: PatternMatcher): AsyncGenerator<string> {
     // A key can sit in two categories when `category()` changed between runs: report it once.
     const seen = new Set<string>();
     try {
@@ -736,8 +746,9 @@ class FileStoreImpl implements FileStore {
     if (this.#closed) throw this.#error(`${operation}${key === undefined ? '' : ` ${describeKey(key)}`} failed: the store is closed`, undefined, key);
   }
 
-  #wrap(error: unknown, operation: string, key: string | undefined): CacheBackendError {
-    if (error instanceof CacheBackendError) return error;
+  #wrap(error: unknown, operation: string, key: string | undefined): CacheBackendError | InvalidKeyError {
+    // A refused key is the caller's mistake, not a failure of the store: it keeps its own type.
+    if (error instanceof CacheBackendError || error instanceof InvalidKeyError) return error;
     const where = key === undefined ? operation : `${operation} ${describeKey(key)}`;
     return this.#error(`${where} failed: ${messageOf(error)}`, error, key);
   }

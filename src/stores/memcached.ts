@@ -3,6 +3,7 @@ import memjs from 'memjs';
 import type { Client as MemjsClient, Response as MemjsResponse } from 'memjs';
 import { systemClock, type Clock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
+import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
@@ -169,6 +170,7 @@ class MemcachedStoreImpl implements MemcachedStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    assertStoreKey(this.name, key);
     return this.#run('get', key, async () => {
       const value = await this.#withGeneration((generation) => this.#client.get(this.#fullKey(generation, key)));
       return this.#decode(value.value);
@@ -176,6 +178,7 @@ class MemcachedStoreImpl implements MemcachedStore {
   }
 
   async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    assertStoreKeys(this.name, keys);
     if (keys.length === 0) return this.#run('getMany', undefined, () => Promise.resolve([]));
     // memjs 1.3 has no getMulti: the gets are pipelined on the connection instead, in one round trip.
     return this.#run('getMany', undefined, async () => {
@@ -187,11 +190,13 @@ class MemcachedStoreImpl implements MemcachedStore {
   }
 
   async set(key: string, value: Uint8Array, expiresAt: number): Promise<void> {
+    assertStoreKey(this.name, key);
     this.#checkSize(key, value);
     await this.#run('set', key, () => this.#withGeneration((generation) => this.#write(generation, key, value, expiresAt)));
   }
 
   async setMany(entries: readonly StoreWrite[]): Promise<void> {
+    for (const entry of entries) assertStoreKey(this.name, entry.key);
     for (const entry of entries) this.#checkSize(entry.key, entry.value);
     if (entries.length === 0) return this.#run('setMany', undefined, () => Promise.resolve());
     await this.#run('setMany', undefined, () =>
@@ -202,10 +207,12 @@ class MemcachedStoreImpl implements MemcachedStore {
   }
 
   async delete(key: string): Promise<boolean> {
+    assertStoreKey(this.name, key);
     return this.#run('delete', key, () => this.#withGeneration((generation) => this.#client.delete(this.#fullKey(generation, key))));
   }
 
   async deleteMany(keys: readonly string[]): Promise<number> {
+    assertStoreKeys(this.name, keys);
     if (keys.length === 0) return this.#run('deleteMany', undefined, () => Promise.resolve(0));
     return this.#run('deleteMany', undefined, async () => {
       const removed = await this.#withGeneration((generation) =>
@@ -216,6 +223,7 @@ class MemcachedStoreImpl implements MemcachedStore {
   }
 
   async add(key: string, value: Uint8Array, expiresAt: number): Promise<boolean> {
+    assertStoreKey(this.name, key);
     this.#checkSize(key, value);
     return this.#run('add', key, () => this.#withGeneration((generation) => this.#add(generation, key, value, expiresAt)));
   }

@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { CacheBackendError } from '../errors.js';
+import { compilePattern, STORE_PATTERN } from '../freshness/pattern.js';
+import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { resolveSqlOptions, startPruneTimer } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
@@ -322,7 +324,8 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   }
 
   async function* iterateKeys(pattern: string): AsyncGenerator<string> {
-    if (typeof pattern !== 'string') throw fail('keys(pattern) needs a string pattern');
+    // Validated here so a bad pattern is the caller's InvalidPatternError, as on every store, not a query.
+    compilePattern(pattern, 'keys(pattern)', STORE_PATTERN);
     const like = toLikePattern(pattern);
     // Every match starts with the pattern's literal prefix; with the key column in "C" collation the primary
     // key index can start the scan there.
@@ -343,11 +346,13 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     capabilities,
 
     async get(key) {
+      assertStoreKey(name, key);
       const rows = await query<ValueRow>('get', sql.get, [namespace, key, now()], key);
       return rows[0]?.value;
     },
 
     async set(key, value, expiresAt) {
+      assertStoreKey(name, key);
       checkDeadline(expiresAt, key);
       const at = now();
       if (expiresAt <= at) await query('set', sql.deleteKeys, [namespace, [key]], key);
@@ -355,6 +360,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async delete(key) {
+      assertStoreKey(name, key);
       // The row goes even when expired (it is garbage anyway); only a live one counts as removed.
       const rows = await query<LiveRow>('delete', sql.delete, [namespace, key, now()], key);
       return rows[0]?.live === true;
@@ -378,6 +384,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async getMany(keys) {
+      assertStoreKeys(name, keys);
       if (keys.length === 0) {
         assertOpen();
         return [];
@@ -388,6 +395,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async setMany(entries) {
+      for (const entry of entries) assertStoreKey(name, entry.key);
       if (entries.length === 0) {
         assertOpen();
         return;
@@ -396,6 +404,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async deleteMany(keys) {
+      assertStoreKeys(name, keys);
       if (keys.length === 0) {
         assertOpen();
         return 0;
@@ -405,6 +414,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async add(key, value, expiresAt) {
+      assertStoreKey(name, key);
       checkDeadline(expiresAt, key);
       const at = now();
       // Nothing to store, and a live entry must not be disturbed by a write that never existed.

@@ -4,6 +4,8 @@ import type * as IORedis from 'ioredis';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
+import { compilePattern, STORE_PATTERN, type PatternMatcher } from '../freshness/pattern.js';
+import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
 interface RedisStoreCommonOptions extends BaseStoreOptions {
@@ -77,13 +79,13 @@ const MAX_VALUE_BYTES = 512 * 1024 * 1024;
 /** Keys per MGET/UNLINK: one huge multi-key command would stall every other client of the single-threaded server. */
 const MULTI_KEY_CHUNK = 1000;
 /**
- * replaceIf: KEYS[1] the key, ARGV[1] the bytes its value must start with, ARGV[2] the new value ('' removes
- * the key), ARGV[3] the TTL in ms ('0' removes it). Returns 1 when it replaced, 0 when the key held something else.
+ * replaceIf: KEYS[1] the key, ARGV[1] the bytes its value must start with, ARGV[2] the new value (may be
+ * empty), ARGV[3] the TTL in ms ('0' removes the key). Returns 1 when it replaced, 0 when the key held something else.
  */
 const REPLACE_IF = `
 local current = redis.call('GET', KEYS[1])
 if not current or string.sub(current, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' or ARGV[3] == '0' then redis.call('UNLINK', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if ARGV[3] == '0' then redis.call('UNLINK', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1
 `;
 
@@ -311,21 +313,12 @@ function escapeRedisGlob(text: string): string {
 /**
  * Our glob as a Redis MATCH pattern that selects at least every matching key. Redis's `?` matches one byte,
  * ours one character (up to 4 UTF-8 bytes), so `?` becomes `?*` ("one or more bytes") and the exact
- * match is left to {@link globToRegExp} on the client.
+ * match is left to {@link compilePattern} on the client.
  */
 function toRedisGlob(pattern: string): string {
   let out = '';
   for (const char of pattern) out += char === '*' ? '*' : char === '?' ? '?*' : escapeRedisGlob(char);
   return out;
-}
-
-/** Our glob as an exact, anchored matcher: `*` any run, `?` one code point, everything else literal. */
-function globToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (const char of pattern) {
-    source += char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`, 'su');
 }
 
 /** ioredis sends only Buffers as binary; any other Uint8Array would be stringified. A view, not a copy. */
@@ -451,11 +444,13 @@ export class RedisStore implements Store {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    assertStoreKey(this.name, key);
     const reply = await this.run('GET', key, (client) => client.getBuffer(this.prefix + key));
     return reply === null ? undefined : toBytes(reply);
   }
 
   async set(key: string, value: Uint8Array, expiresAt: number): Promise<void> {
+    assertStoreKey(this.name, key);
     const ttl = this.ttl(expiresAt, key);
     if (ttl === undefined) {
       await this.remove('SET', key);
@@ -470,6 +465,7 @@ export class RedisStore implements Store {
   }
 
   async add(key: string, value: Uint8Array, expiresAt: number): Promise<boolean> {
+    assertStoreKey(this.name, key);
     const ttl = this.ttl(expiresAt, key);
     // Nothing would be stored, and add must not remove what another writer put there.
     if (ttl === undefined) return false;
@@ -480,6 +476,7 @@ export class RedisStore implements Store {
   }
 
   async replaceIf(key: string, expected: Uint8Array, value: Uint8Array | undefined, expiresAt: number): Promise<boolean> {
+    assertStoreKey(this.name, key);
     const ttl = value === undefined ? undefined : this.ttl(expiresAt, key);
     if (value !== undefined) this.checkSize(value, key);
     // The key it replaces is live, hence already in the prefix index: the script need not touch the index.
@@ -491,10 +488,12 @@ export class RedisStore implements Store {
   }
 
   async delete(key: string): Promise<boolean> {
+    assertStoreKey(this.name, key);
     return (await this.remove('DEL', key)) > 0;
   }
 
   async getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    assertStoreKeys(this.name, keys);
     const out: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(keys.length).fill(undefined);
     if (keys.length === 0) return out;
     const fullKeys = keys.map((key) => this.prefix + key);
@@ -513,6 +512,7 @@ export class RedisStore implements Store {
   }
 
   async setMany(entries: readonly StoreWrite[]): Promise<void> {
+    for (const entry of entries) assertStoreKey(this.name, entry.key);
     if (entries.length === 0) return;
     const now = this.clock.now();
     // Every entry is checked before anything is sent; undefined: the deadline has passed and the key goes.
@@ -536,6 +536,7 @@ export class RedisStore implements Store {
   }
 
   async deleteMany(keys: readonly string[]): Promise<number> {
+    assertStoreKeys(this.name, keys);
     if (keys.length === 0) return 0;
     const fullKeys = keys.map((key) => this.prefix + key);
     const index = this.index;
@@ -573,8 +574,8 @@ export class RedisStore implements Store {
   }
 
   keys(pattern: string): AsyncIterable<string> {
-    if (typeof pattern !== 'string') throw this.error('keys(pattern) needs a string pattern');
-    return this.scanKeys(pattern);
+    // Compiled here, not in the generator, so a bad pattern throws InvalidPatternError at the call.
+    return this.scanKeys(pattern, compilePattern(pattern, 'keys(pattern)', STORE_PATTERN));
   }
 
   async clear(): Promise<void> {
@@ -885,8 +886,7 @@ export class RedisStore implements Store {
     });
   }
 
-  private async *scanKeys(pattern: string): AsyncGenerator<string> {
-    const matcher = globToRegExp(pattern);
+  private async *scanKeys(pattern: string, matcher: PatternMatcher): AsyncGenerator<string> {
     const match = escapeRedisGlob(this.prefix) + toRedisGlob(pattern);
     // SCAN may return a key more than once (rehashing, slot migration), and each master is walked separately.
     const seen = new Set<string>();
@@ -997,6 +997,7 @@ export class RedisStore implements Store {
 
   private async deleteByPrefix(prefix: string): Promise<number> {
     if (typeof prefix !== 'string') throw this.error('deletePrefix(prefix) needs a string prefix');
+    assertStoreKey(this.name, prefix, 'prefix');
     const index = this.index!;
     const bytes = Buffer.from(prefix, 'utf8');
     // Every key starting with `prefix` lies in [prefix, prefix + 0xff): the byte after the prefix is at most 0xf4.

@@ -1,6 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { CacheBackendError } from '../errors.js';
+import { CacheBackendError, InvalidKeyError } from '../errors.js';
+import { compilePattern, STORE_PATTERN } from '../freshness/pattern.js';
+import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { resolveSqlOptions, startPruneTimer } from './sql-options.js';
 import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
 
@@ -153,6 +155,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     get(key) {
       return run(() => {
         assertOpen(key);
+        assertStoreKey(name, key);
         const row = statements.get.get(namespace, key, now());
         return row === undefined ? undefined : bytesOf(row, key);
       }, 'get', key);
@@ -161,6 +164,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     set(key, value, expiresAt) {
       return run(() => {
         assertOpen(key);
+        assertStoreKey(name, key);
         writeOne(key, value, expiresAt, now());
       }, 'set', key);
     },
@@ -168,6 +172,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     delete(key) {
       return run(() => {
         assertOpen(key);
+        assertStoreKey(name, key);
         // The row goes even when expired (it is garbage anyway); only a live one counts as removed.
         const expiresAt = statements.delete.get(namespace, key);
         return expiresAt !== undefined && expiresAt > now();
@@ -193,6 +198,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     getMany(keys) {
       return run(() => {
         assertOpen();
+        assertStoreKeys(name, keys);
         if (keys.length === 0) return [];
         // One read transaction so the batch sees a single snapshot even while other processes write.
         return getManyTx.deferred(keys, now());
@@ -202,6 +208,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     setMany(entries) {
       return run(() => {
         assertOpen();
+        for (const entry of entries) assertStoreKey(name, entry.key);
         if (entries.length === 0) return;
         // IMMEDIATE takes the write lock up front: a deferred transaction upgrading to a writer can hit
         // SQLITE_BUSY_SNAPSHOT in WAL mode, which busy_timeout does not retry.
@@ -212,6 +219,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     deleteMany(keys) {
       return run(() => {
         assertOpen();
+        assertStoreKeys(name, keys);
         if (keys.length === 0) return 0;
         return deleteManyTx.immediate(keys, now());
       }, 'deleteMany');
@@ -220,6 +228,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     add(key, value, expiresAt) {
       return run(() => {
         assertOpen(key);
+        assertStoreKey(name, key);
         if (Number.isNaN(expiresAt)) throw fail('expiresAt is NaN', undefined, key);
         const at = now();
         // Nothing to store, and a live entry must not be disturbed by a write that never existed.
@@ -237,7 +246,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   };
 
   async function* iterateKeys(pattern: string): AsyncGenerator<string> {
-    if (typeof pattern !== 'string') throw fail('keys(pattern) needs a string pattern');
+    // Validated here: GLOB itself rejects long patterns as a backend failure ("pattern too complex"), which
+    // would count against the store instead of naming the caller's mistake.
+    compilePattern(pattern, 'keys(pattern)', STORE_PATTERN);
     const glob = toSqliteGlob(pattern);
     // Keys matching the pattern all start with its literal prefix, so the scan can start there.
     let cursor = literalPrefix(pattern);
@@ -265,7 +276,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     try {
       return Promise.resolve(operation());
     } catch (error) {
-      return Promise.reject(error instanceof CacheBackendError ? error : fail(`${what} failed`, error, key));
+      return Promise.reject(error instanceof CacheBackendError || error instanceof InvalidKeyError ? error : fail(`${what} failed`, error, key));
     }
   }
 

@@ -5,8 +5,8 @@ export interface FakeClock extends TimeSource {
   /** Moves time forward by `ms`, firing every timer that falls due, in order, each at its own time. */
   advance(ms: number): void;
   /**
-   * Like `advance`, but lets promises settle after each timer fires (and once at the end), so work that a
-   * timer starts (a replay, a lease renewal) runs before the next timer does.
+   * Like `advance`, but lets promises settle first, after each timer fires and at the end, so work already
+   * started arms its timers before time moves, and work a timer starts runs before the next timer fires.
    */
   tick(ms: number): Promise<void>;
   /** Jumps to an absolute epoch-millisecond time (timers due by then fire). */
@@ -71,14 +71,17 @@ export function createFakeClock(startEpochMs = Date.UTC(2026, 0, 1)): FakeClock 
     async tick(ms: number) {
       check(ms, 'tick(ms)');
       const target = now + ms;
+      const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+      // Work already started gets to arm its timers before time moves.
+      await settle();
       for (let timer = next(target); timer !== undefined; timer = next(target)) {
         timers.delete(timer);
         now = Math.max(now, timer.at);
         timer.callback();
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await settle();
       }
       now = Math.max(now, target);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await settle();
     },
     set(epochMs: number) {
       if (!Number.isFinite(epochMs)) throw new TypeError(`set(epochMs) needs a finite time, got ${epochMs}`);

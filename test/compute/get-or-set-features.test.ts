@@ -179,8 +179,7 @@ describe('fail-safe and negative caching', () => {
 
 describe('timeouts', () => {
   it('hardTimeout aborts the loader through its signal and rejects every waiter with LoaderTimeoutError', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { cache } = make();
+    const { cache, clock } = make();
     let aborted: unknown;
     const loader = ({ signal }: { signal: AbortSignal }) =>
       new Promise<string>((_, reject) => {
@@ -191,7 +190,7 @@ describe('timeouts', () => {
       });
     const waiters = Array.from({ length: 5 }, () => cache.getOrSet('k', loader, { hardTimeout: '2s' }));
     const settled = Promise.allSettled(waiters);
-    await vi.advanceTimersByTimeAsync(2_000);
+    await clock.tick(2_000);
     const results = await settled;
     for (const result of results) {
       expect(result.status).toBe('rejected');
@@ -205,12 +204,11 @@ describe('timeouts', () => {
   });
 
   it('a result arriving after the hard timeout is not cached', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { cache } = make();
+    const { cache, clock } = make();
     const late = deferred<string>();
     const call = cache.getOrSet('k', () => late.promise, { hardTimeout: 1_000 });
     const outcome = call.catch((error: unknown) => error);
-    await vi.advanceTimersByTimeAsync(1_000);
+    await clock.tick(1_000);
     expect(await outcome).toBeInstanceOf(LoaderTimeoutError);
     late.resolve('too late');
     await drain();
@@ -218,23 +216,21 @@ describe('timeouts', () => {
   });
 
   it('hardTimeout with a stale value returns the stale value (fail-safe)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { cache, clock } = make();
     await cache.getOrSet('k', () => 'stale', { ttl: '1m', grace: '1h' });
     clock.advance(2 * 60_000);
     const call = cache.getOrSet('k', () => new Promise<string>(() => undefined), { grace: '1h', softTimeout: '10s', hardTimeout: '5s' });
-    await vi.advanceTimersByTimeAsync(5_000);
+    await clock.tick(5_000);
     expect(await call).toBe('stale');
   });
 
   it('softTimeout: a slow refresh answers with the stale value, then caches its own result when done', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { cache, clock } = make();
     await cache.getOrSet('k', () => 'old', { ttl: '1m', grace: '1h' });
     clock.advance(2 * 60_000);
     const slow = deferred<string>();
     const call = cache.getOrSet('k', () => slow.promise, { ttl: '1m', grace: '1h', softTimeout: 200 });
-    await vi.advanceTimersByTimeAsync(200);
+    await clock.tick(200);
     expect(await call).toBe('old');
     slow.resolve('new');
     await drain();
@@ -242,7 +238,6 @@ describe('timeouts', () => {
   });
 
   it('softTimeout: a refresh done in time answers with the fresh value', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { cache, clock } = make();
     await cache.getOrSet('k', () => 'old', { ttl: '1m', grace: '1h' });
     clock.advance(2 * 60_000);

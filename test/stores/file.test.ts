@@ -43,7 +43,7 @@ afterAll(() => {
 describe('fileStore: conformance', () => {
   const directory = tempDir();
   for (const c of storeConformance({ create: (namespace) => fileStore({ directory, namespace }) })) {
-    it(c.name, () => c.run(), 20_000);
+    it(c.name, (context) => c.run(context), 20_000);
   }
 });
 

@@ -63,7 +63,7 @@ afterAll(async () => {
 
 describe('memcachedStore: conformance', () => {
   for (const c of storeConformance({ create: (namespace) => memcachedStore({ prefix: `${run}${namespace}:` }) })) {
-    it(c.name, () => c.run(), 20_000);
+    it(c.name, (context) => c.run(context), 20_000);
   }
 });
 

@@ -42,7 +42,7 @@ const count = async (table: string, where = 'TRUE', values: unknown[] = []) =>
 describe('postgresStore conformance', () => {
   const table = tableName('conf');
   for (const c of storeConformance({ create: (namespace) => postgresStore({ connectionString, table, namespace, pruneInterval: 0 }) })) {
-    it(c.name, () => c.run(), 20_000);
+    it(c.name, (context) => c.run(context), 20_000);
   }
 });
 

@@ -49,7 +49,14 @@ afterAll(async () => {
 
 describe('redis store: conformance (cluster)', () => {
   for (const c of storeConformance({ create: (ns) => redisStore({ cluster: CLUSTER_NODES, prefix: `${ns}:` }) })) {
-    it(c.name, () => c.run());
+    it(c.name, (context) => c.run(context));
+  }
+});
+
+// A hash tag pins the whole prefix to one slot, which turns the prefix index (and deletePrefix) on.
+describe('redis store: conformance (cluster, prefix with a hash tag)', () => {
+  for (const c of storeConformance({ create: (ns) => redisStore({ cluster: CLUSTER_NODES, prefix: `{${ns}}:` }) })) {
+    it(c.name, (context) => c.run(context));
   }
 });
 

@@ -23,7 +23,7 @@ function expectBackendError(error: unknown, store: string): asserts error is Cac
 }
 
 describe('redis store: conformance (standalone)', () => {
-  for (const c of storeConformance({ create: (ns) => redisStore({ url: REDIS_URL, prefix: `${ns}:` }) })) it(c.name, () => c.run());
+  for (const c of storeConformance({ create: (ns) => redisStore({ url: REDIS_URL, prefix: `${ns}:` }) })) it(c.name, (context) => c.run(context));
 });
 
 describe('redis store (standalone)', () => {

@@ -37,7 +37,7 @@ describe('sqliteStore conformance (file database)', () => {
     file = nextFile();
   });
   for (const c of storeConformance({ create: (namespace) => sqliteStore({ path: file, namespace, pruneInterval: 0 }) })) {
-    it(c.name, () => c.run(), 20_000);
+    it(c.name, (context) => c.run(context), 20_000);
   }
 });
 
@@ -50,7 +50,7 @@ describe('sqliteStore conformance (in-memory database the caller owns)', () => {
     db.close();
   });
   for (const c of storeConformance({ create: (namespace) => sqliteStore({ database: db, namespace, pruneInterval: 0 }) })) {
-    it(c.name, () => c.run(), 20_000);
+    it(c.name, (context) => c.run(context), 20_000);
   }
 });
 
@@ -155,11 +155,18 @@ describe('sqliteStore', () => {
     const file = nextFile();
     const store = sqliteStore({ path: file, pruneInterval: 0 });
     await store.set('k', text('v'), Date.now() + 60_000);
+    expect(fs.existsSync(`${file}-wal`)).toBe(true);
     await store.close();
-    // A second connection can take an exclusive lock only once ours is gone.
-    const probe = new Database(file);
+    // The last connection to a WAL database checkpoints it and removes the -wal and -shm files: the file is
+    // complete on its own (safe to copy or back up) only once ours is really gone.
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+    // Leaving WAL mode needs the database to itself: SQLite refuses it while any other connection is open
+    // (an exclusive transaction would not tell, since WAL lets one run beside open readers).
+    const probe = new Database(file, { timeout: 0 });
     try {
-      probe.exec('BEGIN EXCLUSIVE; COMMIT;');
+      expect(probe.pragma('journal_mode = DELETE', { simple: true })).toBe('delete');
+      expect(probe.prepare('SELECT count(*) AS n FROM sqlite_master').get()).toBeDefined();
     } finally {
       probe.close();
     }

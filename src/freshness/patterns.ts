@@ -1,0 +1,86 @@
+import type { Engine } from '../engine.js';
+import { CacheError } from '../errors.js';
+import { compilePattern, type PatternMatcher } from './pattern.js';
+
+function isInternalKey(key: string): boolean {
+  return key.charCodeAt(0) === 1;
+}
+
+/**
+ * Pattern invalidation: the memory tier exactly, the stores through a prefix delete where they offer one
+ * (Redis's index) and the pattern is a plain prefix, otherwise through their non-blocking key listing.
+ * Matching is the one linear-time matcher of `pattern.ts` everywhere.
+ */
+export class Patterns {
+  readonly #engine: Engine;
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  /**
+   * Validates a caller's pattern (typed errors: `InvalidPatternError`, `E_NOT_CONFIRMED` for a pattern matching
+   * every key without `confirm`, `E_UNSUPPORTED` when a store cannot list keys) and compiles it as a full-key
+   * pattern under the namespace `ns`.
+   */
+  check(pattern: unknown, confirmed: boolean, ns: string): PatternMatcher {
+    const own = compilePattern(pattern, 'pattern');
+    if (own.plainPrefix && own.prefix.length === 0 && !confirmed) {
+      throw new CacheError('E_NOT_CONFIRMED', `pattern ${JSON.stringify(pattern)} matches every key: pass { confirm: true } (or call clear)`);
+    }
+    const unlistable = this.#engine.stack.unlistable();
+    if (unlistable !== undefined) {
+      throw new CacheError('E_UNSUPPORTED', `${unlistable.name}: cannot list keys, so pattern ${JSON.stringify(pattern)} cannot be invalidated there`);
+    }
+    return ns === '' ? own : compilePattern(ns + own.pattern, 'pattern');
+  }
+
+  /** Removes the keys matching a full-key pattern from every tier; returns how many were removed. */
+  async remove(match: PatternMatcher): Promise<number> {
+    const { keys, counted } = await this.removeKeys(match);
+    return Math.max(keys.size, counted);
+  }
+
+  /**
+   * Removes the keys matching a full-key pattern from every tier. Where a store can delete by prefix and the
+   * pattern is a plain prefix (`forecast:user_1:*`), that costs in proportion to the matches and the count is the
+   * store's; otherwise keys are listed (SCAN) and the count is of distinct keys.
+   */
+  async removeKeys(match: PatternMatcher): Promise<{ keys: Set<string>; counted: number }> {
+    const engine = this.#engine;
+    const stack = engine.stack;
+    const test = (key: string) => match.test(key);
+    // A plain prefix with something before the `*` (never the internal keys).
+    const plainPrefix = match.plainPrefix && match.prefix.length > 0 && !isInternalKey(match.prefix);
+    const removed = new Set(engine.dropWhere(test));
+    let counted = 0;
+    await Promise.all(
+      stack.tiers.map(async (tier) => {
+        if (plainPrefix && tier.store.deletePrefix !== undefined) {
+          const head = stack.storeKey(match.prefix);
+          const count = await stack.attempt(tier, 'deletePrefix', (s) => (s.deletePrefix as (prefix: string) => Promise<number>).call(s, head));
+          if (count !== undefined) {
+            tier.counters.deletes += count;
+            counted = Math.max(counted, count);
+          }
+          return;
+        }
+        const listed = await stack.listKeys(tier, stack.storeKey(match.pattern), (key) => {
+          const full = stack.fullKeyOf(key);
+          return full !== undefined && !isInternalKey(full) && match.test(full);
+        });
+        if (listed === undefined || listed.length === 0) return;
+        const ok = await stack.deleteMany(tier, listed);
+        for (const key of listed) {
+          const full = stack.fullKeyOf(key) as string;
+          removed.add(full);
+          if (ok === undefined) stack.remember(tier, full, { kind: 'delete', at: engine.clock.now() });
+        }
+      }),
+    );
+    // A read or load that reached a store before the deletes did may have copied an old value up meanwhile.
+    if (stack.length > 0) engine.dropWhere(test);
+    engine.sync.announce({ type: 'pattern', pattern: match.pattern });
+    return { keys: removed, counted };
+  }
+}
