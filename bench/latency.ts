@@ -4,7 +4,7 @@
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { createCache as createCacheManager } from 'cache-manager';
-import { Cacheable } from 'cacheable';
+import { Cacheable, createKeyv } from 'cacheable';
 import { LRUCache } from 'lru-cache';
 import { Cache } from '../src/index.js';
 import { measureHits, type Reader } from './lib/hit-latency.js';
@@ -28,13 +28,35 @@ async function setup(name: string): Promise<Reader> {
       keys.forEach((k, i) => map.set(k, value(i)));
       return { sync: (k) => map.get(k) };
     }
+    case 'map (awaited)': {
+      const map = new Map<string, unknown>();
+      keys.forEach((k, i) => map.set(k, value(i)));
+      return { async: (k) => Promise.resolve(map.get(k)) };
+    }
     case 'lru-cache': {
       const lru = new LRUCache<string, object>({ max: KEYS * 2, ttl: 86_400_000 });
       keys.forEach((k, i) => lru.set(k, value(i)));
       return { sync: (k) => lru.get(k) };
     }
+    case 'lru-cache (awaited)': {
+      const lru = new LRUCache<string, object>({ max: KEYS * 2, ttl: 86_400_000 });
+      keys.forEach((k, i) => lru.set(k, value(i)));
+      return { async: (k) => Promise.resolve(lru.get(k)) };
+    }
     case 'tiercache': {
       const cache = new Cache({ memory: { maxEntries: KEYS * 2 } });
+      for (const [i, k] of keys.entries()) await cache.set(k, value(i));
+      return { async: (k) => cache.get(k) };
+    }
+    case 'tiercache getOrSet': {
+      const cache = new Cache({ memory: { maxEntries: KEYS * 2 } });
+      for (const [i, k] of keys.entries()) await cache.set(k, value(i));
+      const loader = () => null;
+      return { async: (k) => cache.getOrSet(k, loader) };
+    }
+    case 'tiercache namespace get': {
+      const root = new Cache({ memory: { maxEntries: KEYS * 2 } });
+      const cache = root.namespace('app');
       for (const [i, k] of keys.entries()) await cache.set(k, value(i));
       return { async: (k) => cache.get(k) };
     }
@@ -47,12 +69,13 @@ async function setup(name: string): Promise<Reader> {
       return { async: (k) => bento.get({ key: k }) };
     }
     case 'cache-manager': {
-      const manager = createCacheManager();
+      // Bounded as its users run it in production: Keyv over an LRU-bounded CacheableMemory.
+      const manager = createCacheManager({ stores: [createKeyv({ lruSize: KEYS * 2 })] });
       for (const [i, k] of keys.entries()) await manager.set(k, value(i), 86_400_000);
       return { async: (k) => manager.get(k) };
     }
     case 'cacheable': {
-      const cacheable = new Cacheable({ ttl: '24h' });
+      const cacheable = new Cacheable({ ttl: '24h', primary: createKeyv({ lruSize: KEYS * 2 }) });
       for (const [i, k] of keys.entries()) await cacheable.set(k, value(i));
       return { async: (k) => cacheable.get(k) };
     }

@@ -115,8 +115,8 @@ export interface BusTierOptions {
    */
   publishTimeout?: number | string;
   /**
-   * Longest `ready()` waits for the bus to subscribe before rejecting with `BusTimeoutError`.
-   * @default '5s'
+   * Longest `ready()` waits for the bus to subscribe before rejecting with `BusTimeoutError` (the bus keeps trying).
+   * @default '2s'
    */
   connectTimeout?: number | string;
   /**
@@ -287,7 +287,7 @@ function resolveBus(given: Bus | BusTierOptions | undefined): Pick<ResolvedOptio
     throw new TypeError('bus must have start(handlers), publish(envelope) and close() methods, or be { bus, publishTimeout?, connectTimeout?, breaker? }');
   }
   const publishMs = parseDuration(tier?.publishTimeout ?? '500ms', 'bus.publishTimeout');
-  const connectMs = parseDuration(tier?.connectTimeout ?? '5s', 'bus.connectTimeout');
+  const connectMs = parseDuration(tier?.connectTimeout ?? '2s', 'bus.connectTimeout');
   if (publishMs === 0) throw new TypeError('bus.publishTimeout must be greater than 0');
   if (connectMs === 0) throw new TypeError('bus.connectTimeout must be greater than 0');
   return {

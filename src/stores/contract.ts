@@ -86,6 +86,13 @@ export interface Store {
   readLog?(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]>;
 }
 
+/**
+ * What a store's `get`/`getMany` returns for an entry whose own framing it cannot read (corrupt bytes, an unknown
+ * format): no entry the core writes is empty, so the core's decoder refuses it, reports it on `error` (E_DECODE)
+ * and reads a miss, and the next write replaces it. Empty, so nothing can be written into it.
+ */
+export const UNREADABLE: Uint8Array = new Uint8Array(0);
+
 /** Options every store factory takes. */
 export interface BaseStoreOptions {
   /** Source of "now" for turning deadlines into backend TTLs. @default Date.now */

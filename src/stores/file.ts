@@ -7,7 +7,7 @@ import { CacheBackendError, InvalidKeyError } from '../errors.js';
 import { compilePattern, STORE_PATTERN, type PatternMatcher } from '../freshness/pattern.js';
 import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
-import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
+import { UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreWrite } from './contract.js';
 
 /** The kinds of filesystem work the store does, as reported to {@link FileStoreOptions.onIo}. */
 export type FileIoOperation = 'read' | 'write' | 'delete' | 'scan';
@@ -359,7 +359,8 @@ class FileStoreImpl implements FileStore {
       return entry.value;
     }
     if (entry.kind === 'expired' || entry.kind === 'corrupt') await this.#removeIfStale(where.file, recency);
-    return undefined;
+    // A file this store cannot read is handed up as such: the core reports it and reads a miss.
+    return entry.kind === 'corrupt' ? UNREADABLE : undefined;
   }
 
   async #set(key: string, value: Uint8Array, expiresAt: number): Promise<void> {

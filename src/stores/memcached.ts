@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
 import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
-import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './contract.js';
+import { UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreWrite } from './contract.js';
 
 /** A memjs client that moves raw bytes (the default serializer). */
 export type MemcachedClient = MemjsClient<string | Buffer, Buffer | null>;
@@ -173,7 +173,7 @@ class MemcachedStoreImpl implements MemcachedStore {
     assertStoreKey(this.name, key);
     return this.#run('get', key, async () => {
       const value = await this.#withGeneration((generation) => this.#client.get(this.#fullKey(generation, key)));
-      return this.#decode(value.value);
+      return this.#decode(value.value, UNREADABLE);
     });
   }
 
@@ -185,7 +185,7 @@ class MemcachedStoreImpl implements MemcachedStore {
       const found = await this.#withGeneration((generation) =>
         Promise.all(keys.map((key) => this.#client.get(this.#fullKey(generation, key)))),
       );
-      return found.map((item) => this.#decode(item.value));
+      return found.map((item) => this.#decode(item.value, UNREADABLE));
     });
   }
 
@@ -366,9 +366,12 @@ class MemcachedStoreImpl implements MemcachedStore {
     return out;
   }
 
-  #decode(stored: Buffer | null): Uint8Array | undefined {
-    // An unknown format (another program, a future version) reads as a miss: the caller recomputes.
-    if (stored === null || stored.length < HEADER_BYTES || stored[0] !== FORMAT_VERSION) return undefined;
+  /** The entry's bytes; `unreadable` for an item in a format this store does not know, undefined when none or expired. */
+  #decode(stored: Buffer | null, unreadable?: Uint8Array): Uint8Array | undefined {
+    if (stored === null) return undefined;
+    // An unknown format (another program, a future version, corruption) is handed up as `unreadable`: the core
+    // reports it and reads a miss, and the caller recomputes.
+    if (stored.length < HEADER_BYTES || stored[0] !== FORMAT_VERSION) return unreadable;
     if (stored.readDoubleBE(1) <= this.#clock.now()) return undefined;
     // A copy: memjs hands out views of its socket buffer, which may hold other responses too.
     return Uint8Array.prototype.slice.call(stored, HEADER_BYTES);

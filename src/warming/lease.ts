@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
+import { giveLease, takeLease } from '../compute/lease.js';
 import type { Store } from '../stores/contract.js';
 
 /**
@@ -27,17 +27,10 @@ export interface StoreLeaseOptions {
   clock?: Clock;
 }
 
-const encoder = new TextEncoder();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
- * A {@link Lease} over a shared {@link Store}: `acquire` is the store's `add` (Redis `SET NX PX`, Memcached
- * `add`), which only one caller wins; the lease then lasts `ttlMs` unless released.
+ * A {@link Lease} over a shared {@link Store}: `acquire` takes a lease entry with the store's `add` (Redis
+ * `SET NX PX`, Memcached `add`), which only one caller wins, the same lease entries `getOrSet` takes for a
+ * cold key (compute/lease.ts); the lease then lasts `ttlMs` unless released.
  *
  * `release` deletes the key only when it still holds this caller's token: atomically where the store has
  * `replaceIf` (Redis). Elsewhere the read and the delete are two calls: if the lease expires and another
@@ -61,7 +54,7 @@ export function storeLease(store: Store, options: StoreLeaseOptions = {}): Lease
   const prefix = options.prefix ?? '\u0001lease:';
   if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
   const clock = options.clock ?? systemClock;
-  const add = store.add.bind(store);
+  const adds = store as Store & Required<Pick<Store, 'add'>>;
 
   return {
     async acquire(name, ttlMs) {
@@ -69,18 +62,11 @@ export function storeLease(store: Store, options: StoreLeaseOptions = {}): Lease
       if (typeof ttlMs !== 'number' || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
         throw new TypeError(`a lease ttlMs must be a finite number > 0, got ${String(ttlMs)}`);
       }
-      const token = randomUUID();
-      const won = await add(prefix + name, encoder.encode(token), clock.now() + ttlMs);
-      return won ? token : undefined;
+      const held = await takeLease(adds, prefix + name, ttlMs, clock.now());
+      return held === undefined ? undefined : Buffer.from(held).toString('base64url');
     },
     async release(name, token) {
-      const key = prefix + name;
-      if (store.replaceIf !== undefined) {
-        await store.replaceIf(key, encoder.encode(token), undefined, 0);
-        return;
-      }
-      const held = await store.get(key);
-      if (held !== undefined && sameBytes(held, encoder.encode(token))) await store.delete(key);
+      await giveLease(store, prefix + name, Buffer.from(token, 'base64url'));
     },
   };
 }

@@ -1,0 +1,91 @@
+// A redis-server of the scenario's own, on a free loopback port, that it may kill, freeze and restart. The
+// shared server on 6379 is never touched: only this child, by its PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort, waitFor } from './lib.js';
+
+export interface PrivateRedis {
+  readonly port: number;
+  readonly url: string;
+  /** PID of the running server, undefined while it is down. */
+  readonly pid: number | undefined;
+  /** SIGKILL: connections drop at once and the data is gone (nothing is saved). */
+  kill(): Promise<void>;
+  /** SIGSTOP: connections stay open and nothing answers, as a hung server does. */
+  freeze(): void;
+  /** SIGCONT after `freeze`. */
+  thaw(): void;
+  /** Starts the server again on the same port after `kill`. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function answers(port: number): Promise<boolean> {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 300 });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let frozen = false;
+  const launch = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child.once('error', () => undefined);
+    if (!(await waitFor(() => answers(port), 5_000, 50))) throw new Error(`redis-server on port ${port} did not start`);
+  };
+  const kill = async () => {
+    const running = child;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGKILL');
+    await exited;
+    child = undefined;
+    frozen = false;
+  };
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    freeze() {
+      if (child !== undefined && !frozen) {
+        child.kill('SIGSTOP');
+        frozen = true;
+      }
+    },
+    thaw() {
+      if (child !== undefined && frozen) {
+        child.kill('SIGCONT');
+        frozen = false;
+      }
+    },
+    restart: launch,
+    stop: kill,
+  };
+}
+
+/** `redis_version` of a server, for the report. */
+export async function redisVersionAt(url: string): Promise<string> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unreachable';
+  } finally {
+    client.disconnect();
+  }
+}
