@@ -38,8 +38,15 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let child: ChildProcess | undefined;
   let frozen = false;
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    child.once('error', () => undefined);
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child = started;
+    started.once('error', () => undefined);
+    // A server left behind by a run that died (or a test the runner abandoned) would outlive it: not so.
+    const orphan = (): void => {
+      started.kill('SIGKILL');
+    };
+    process.once('exit', orphan);
+    started.once('exit', () => process.off('exit', orphan));
     if (!(await waitFor(() => answers(port), 5_000, 50))) throw new Error(`redis-server on port ${port} did not start`);
   };
   const kill = async () => {

@@ -46,7 +46,7 @@ export function serviceSection(result: ServiceResult): Section {
   if (!result.available) {
     return {
       title,
-      setup: 'Concurrent writers and readers against the HTTP service while 100 clients read their responses slowly.',
+      setup: 'Concurrent writers and readers against the HTTP service while 100 slow clients (slow headers, slow bodies, silent, idle) stay connected.',
       table: { head: ['status'], rows: [[result.error ?? 'not available: chaos/service-slow-clients.ts does not exist yet']] },
       targets: [{ what: 'scenario available', ok: undefined, detail: 'not available' }],
     };

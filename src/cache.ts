@@ -423,7 +423,8 @@ export class Cache {
    */
   async addDependency(key: string, dependsOn: string | readonly string[], options: { ttl?: number | string } = {}): Promise<void> {
     const full = this.#validKey(key);
-    const sources = (typeof dependsOn === 'string' ? [dependsOn] : [...dependsOn]).map((source) => this.#validKey(source));
+    // Anything but an array is taken as one key, so a bad one gets the key's error rather than a TypeError.
+    const sources = (Array.isArray(dependsOn) ? [...(dependsOn as readonly string[])] : [dependsOn as string]).map((source) => this.#validKey(source));
     if (sources.length === 0) throw new TypeError('dependsOn must name at least one key');
     const ttl = options.ttl === undefined ? this.#engine.options.defaultTtlMs : deadlineOf(options.ttl, 0, 'ttl');
     if (ttl <= 0) throw new TypeError('a dependency ttl must be greater than 0');

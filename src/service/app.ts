@@ -25,14 +25,15 @@
  *   POST   /users/:id/refresh              { metric? }: the manual_refresh trigger -> { invalidated }
  *   POST   /users/:id/invalidate-range     { from, to }: data of those days was corrected -> { invalidated }
  *   POST   /warm                           { userIds?, metrics?, horizons?, algorithms?, force? } -> the warm report
- *   GET    /stats                          cache statistics, and where this service's forecast reads were answered
+ *   GET    /stats                          cache statistics, where this service's forecast reads were answered, and
+ *                                          its connections (open, refused, timed out)
  *   GET    /events                         ?since=<ISO date or date-time>&limit=1..1000: the invalidation log
  *   GET    /keys/:key                      what the cache knows of one forecast key
  *
  * `invalidated` counts the cached forecasts the write's trigger removed (those this instance wrote; the ones
  * other instances wrote go too, through their tags, uncounted).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatDay, utcDayOf } from '../forecast/data/calendar.js';
 import { DuplicateRecordError, RecordNotFoundError } from '../forecast/data/errors.js';
@@ -42,6 +43,7 @@ import { parseForecastKey, type ForecastCache, type ForecastRequest, type Foreca
 import { horizonDays, isHorizon } from '../forecast/horizon.js';
 import type { InvalidationTrigger } from '../forecast/triggers.js';
 import { SourceTracker, type CacheSource, type Measured } from './cache-source.js';
+import { ConnectionGuard, DEFAULT_HTTP_LIMITS, resolveHttpLimits } from './connection-guard.js';
 import { HttpError, invalid, notFound, pathSegments, readJsonBody, sendJson } from './http.js';
 import { bodyObject, bool, day, instantParam, integerParam, money, onlyFields, optionalText, recordId, someField, stringList, text, transactionType, type Body } from './input.js';
 import { goalJson, transactionJson, userJson, type Json } from './json.js';
@@ -60,8 +62,24 @@ export interface AppOptions {
    * @default 'today'
    */
   asOf?: Date | 'today';
-  /** Largest request body accepted, in bytes. @default 65536 */
+  /** Largest request body accepted, in bytes; a larger one gets 413. @default 65536 */
   maxBodyBytes?: number;
+  /**
+   * Time a client has to send a request's headers, from the request's first byte (from the connection for the
+   * first request); past it the client gets 408 and the connection closes.
+   * @default 10000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a client has to send a request's body once its headers are in; past it the client gets 408 (when no
+   * response has started) and the connection closes. The time the service takes to answer is not counted.
+   * @default 30000
+   */
+  bodyTimeoutMs?: number;
+  /** Time a keep-alive connection may sit with no request before it is closed (Node adds up to 1 s). @default 5000 */
+  idleTimeoutMs?: number;
+  /** Open connections at most; the next ones are closed as they are accepted, before any request is read. @default 1024 */
+  maxConnections?: number;
   /** How the cache is built, shown by `GET /` and `GET /health` (e.g. `'memory → sqlite'`). */
   cacheLabel?: string;
 }
@@ -118,7 +136,6 @@ interface ForecastRead {
   cache: { source: CacheSource; ms: number };
 }
 
-const DEFAULT_MAX_BODY = 64 * 1024;
 /**
  * Longest horizon served: five years. The calculators refuse some longer ones (a balance projection stops at
  * 3,650 days), and every distinct horizon is a distinct cache key, so an open-ended one would let a client
@@ -211,6 +228,7 @@ class ForecastService implements App {
   readonly #log: Logger;
   readonly #asOf: Date | 'today';
   readonly #maxBody: number;
+  readonly #guard: ConnectionGuard;
   readonly #cacheLabel: string | undefined;
   readonly #tracker = new SourceTracker();
   readonly #routes: readonly CompiledRoute[];
@@ -222,28 +240,39 @@ class ForecastService implements App {
   #detachRemote: (() => void) | undefined;
 
   constructor(options: AppOptions) {
-    const { forecasts, finance, logger = silentLogger, asOf = 'today', maxBodyBytes = DEFAULT_MAX_BODY, cacheLabel } = options;
+    const {
+      forecasts,
+      finance,
+      logger = silentLogger,
+      asOf = 'today',
+      maxBodyBytes = DEFAULT_HTTP_LIMITS.maxBodyBytes,
+      headersTimeoutMs = DEFAULT_HTTP_LIMITS.headersTimeoutMs,
+      bodyTimeoutMs = DEFAULT_HTTP_LIMITS.bodyTimeoutMs,
+      idleTimeoutMs = DEFAULT_HTTP_LIMITS.idleTimeoutMs,
+      maxConnections = DEFAULT_HTTP_LIMITS.maxConnections,
+      cacheLabel,
+    } = options;
     if (typeof forecasts?.getForecast !== 'function') throw new TypeError('forecasts must be a ForecastCache');
     if (typeof finance?.listUsers !== 'function') throw new TypeError('finance must be a FinanceStore');
     if (asOf !== 'today') utcDayOf(asOf, 'asOf');
-    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) throw new TypeError(`maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}`);
+    const limits = resolveHttpLimits({ maxBodyBytes, headersTimeoutMs, bodyTimeoutMs, idleTimeoutMs, maxConnections });
     this.#forecasts = forecasts;
     this.#finance = finance;
     this.#log = logger;
     this.#asOf = asOf === 'today' ? 'today' : utcDayOf(asOf, 'asOf');
-    this.#maxBody = maxBodyBytes;
+    this.#maxBody = limits.maxBodyBytes;
     this.#cacheLabel = cacheLabel;
     this.#routes = this.#table().map((route) => ({ ...route, segments: pathSegments(route.path) }));
     this.handle = (req, res) => {
+      const bodyDeadline = this.#guard.watch(req, res);
       // Tracked so close() can wait for it; never rejects (#serve answers every failure itself).
-      const serving = this.#serve(req, res);
+      const serving = this.#serve(req, res, bodyDeadline);
       this.#inFlight.add(serving);
       void serving.finally(() => this.#inFlight.delete(serving));
     };
-    this.server = createServer(this.handle);
-    // A client that stops sending mid-request must not hold a socket for Node's default five minutes.
-    this.server.requestTimeout = 30_000;
-    this.server.headersTimeout = 10_000;
+    // A client that sends slowly, or not at all, must not hold a connection: see ConnectionGuard.
+    this.#guard = new ConnectionGuard(this.handle, limits, logger);
+    this.server = this.#guard.server;
   }
 
   /** Starts listening to the cache: where reads were answered, and invalidations arriving from other instances. */
@@ -308,12 +337,12 @@ class ForecastService implements App {
 
   // ---- dispatch ------------------------------------------------------------------------------------------------
 
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #serve(req: IncomingMessage, res: ServerResponse, bodyDeadline: AbortSignal | undefined): Promise<void> {
     this.#requests++;
     const started = performance.now();
     const label = `${req.method ?? '?'} ${req.url ?? ''}`;
     try {
-      const reply = await this.#dispatch(req, label);
+      const reply = await this.#dispatch(req, label, bodyDeadline);
       const headers: Record<string, string> = this.#closing ? { connection: 'close' } : {};
       sendJson(res, reply.status ?? 200, reply.body, headers);
       this.#log.debug(`${label} -> ${reply.status ?? 200} in ${formatMs(performance.now() - started)}`);
@@ -335,7 +364,7 @@ class ForecastService implements App {
     }
   }
 
-  async #dispatch(req: IncomingMessage, label: string): Promise<Reply> {
+  async #dispatch(req: IncomingMessage, label: string, bodyDeadline: AbortSignal | undefined): Promise<Reply> {
     let url: URL;
     const target = req.url ?? '/';
     try {
@@ -356,7 +385,7 @@ class ForecastService implements App {
         continue;
       }
       const query = readQuery(url.searchParams, route.query ?? []);
-      return route.handle({ params, query, label, body: () => readJsonBody(req, this.#maxBody) });
+      return route.handle({ params, query, label, body: () => readJsonBody(req, this.#maxBody, bodyDeadline) });
     }
     if (allowed.length > 0) {
       const allow = [...new Set(allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed)].join(', ');
@@ -747,7 +776,7 @@ class ForecastService implements App {
 
   async #stats(): Promise<Reply> {
     const stats = await this.#forecasts.getStats();
-    return { body: { ...stats, service: { requests: this.#requests, forecastReads: Object.fromEntries(this.#sources) } } };
+    return { body: { ...stats, service: { requests: this.#requests, forecastReads: Object.fromEntries(this.#sources), connections: this.#guard.stats() } } };
   }
 
   async #events({ query }: Context): Promise<Reply> {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseDay } from '../forecast/data/calendar.js';
 import { parseCron } from '../warming/cron.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './connection-guard.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './logger.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -49,6 +50,16 @@ export interface ServiceConfig {
   asOf: Date | 'today';
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: LogLevel;
+  /**
+   * What one client may hold of the service, so that slow or stalled clients are dropped and the others
+   * served. Durations in milliseconds:
+   * - `HTTP_HEADERS_TIMEOUT_MS`: time to send a request's headers (408 and close past it). @default 10000
+   * - `HTTP_BODY_TIMEOUT_MS`: time to send a body once the headers are in (408 and close past it). @default 30000
+   * - `HTTP_IDLE_TIMEOUT_MS`: time a keep-alive connection may wait for its next request. @default 5000
+   * - `HTTP_MAX_CONNECTIONS`: open connections at most; more are closed as they are accepted. @default 1024
+   * - `HTTP_MAX_BODY_BYTES`: largest request body (413 past it). @default 65536
+   */
+  http: HttpLimits;
 }
 
 /** How the demo data is generated (see `generateDemoData`). */
@@ -141,6 +152,21 @@ export function configFromEnv(env: Env = process.env, cwd: string = process.cwd(
     asOf,
     logLevel,
     warmCron: warmCron(env),
+    http: httpLimits(env),
+  };
+}
+
+/** Longest timeout accepted: ten minutes. A longer one would let a client hold a socket as good as forever. */
+const MAX_TIMEOUT_MS = 600_000;
+
+function httpLimits(env: Env): HttpLimits {
+  return {
+    headersTimeoutMs: integer(env, 'HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HTTP_LIMITS.headersTimeoutMs, 1, MAX_TIMEOUT_MS),
+    bodyTimeoutMs: integer(env, 'HTTP_BODY_TIMEOUT_MS', DEFAULT_HTTP_LIMITS.bodyTimeoutMs, 1, MAX_TIMEOUT_MS),
+    idleTimeoutMs: integer(env, 'HTTP_IDLE_TIMEOUT_MS', DEFAULT_HTTP_LIMITS.idleTimeoutMs, 1, MAX_TIMEOUT_MS),
+    maxConnections: integer(env, 'HTTP_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1, 1_000_000),
+    // 64 MiB: the body is held in memory whole before it is parsed.
+    maxBodyBytes: integer(env, 'HTTP_MAX_BODY_BYTES', DEFAULT_HTTP_LIMITS.maxBodyBytes, 1, 64 * 1024 * 1024),
   };
 }
 

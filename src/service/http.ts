@@ -5,6 +5,9 @@ import { toJson, type Json } from './json.js';
 export type ErrorCode =
   | 'invalid_field'
   | 'invalid_json'
+  | 'bad_request'
+  | 'request_timeout'
+  | 'headers_too_large'
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'
@@ -69,14 +72,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * larger body is refused with 413 before it is all received (the response then closes the connection, so
  * Node does not read the rest just to discard it).
  *
+ * When `signal` aborts (the body deadline passed), the read fails with the signal's reason, an HttpError.
+ *
  * A body must be sent as `application/json`. Besides being honest, that makes a cross-site browser request
  * need a CORS preflight, which this service never grants: a web page the user visits cannot post
  * transactions to a service listening on their loopback interface.
  */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export function readJsonBody(req: IncomingMessage, limit: number, signal?: AbortSignal): Promise<unknown> {
   const declared = req.headers['content-length'];
   // Refused unread: the 413 closes the connection, so the rest of the body is never received.
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  if (signal?.aborted === true) return Promise.reject(abortReason(signal));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -87,6 +93,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) reject(error);
       else resolve(value);
     };
@@ -114,11 +121,21 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         finish(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, { field: 'body' }));
       }
     };
-    const onError = (): void => finish(new HttpError(400, 'invalid_json', 'the request body could not be read', { field: 'body' }));
+    const onError = (): void => finish(signal?.aborted === true ? abortReason(signal) : new HttpError(400, 'invalid_json', 'the request body could not be read', { field: 'body' }));
+    const onAbort = (): void => {
+      req.pause();
+      finish(abortReason(signal as AbortSignal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+function abortReason(signal: AbortSignal): HttpError {
+  const reason: unknown = signal.reason;
+  return reason instanceof HttpError ? reason : new HttpError(408, 'request_timeout', 'the request body did not arrive in time', { headers: { connection: 'close' } });
 }
 
 function tooLarge(limit: number): HttpError {

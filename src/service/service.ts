@@ -98,7 +98,7 @@ export async function openService(config: ServiceConfig, log: Logger): Promise<O
       // Each instance signs its invalidations, so the event log says which one fired a trigger.
       triggeredBy: `forecast-service@${hostname()}:${process.pid}`,
     });
-    const app = await createApp({ forecasts, finance, logger: log, asOf: config.asOf, cacheLabel: label });
+    const app = await createApp({ forecasts, finance, logger: log, asOf: config.asOf, cacheLabel: label, ...config.http });
     const opened = forecasts;
     // Forecasts read often are recomputed before they expire; every forecast, nightly (one instance per firing).
     await opened.refreshHotForecasts();
