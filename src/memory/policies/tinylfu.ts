@@ -57,6 +57,10 @@ export class TinyLfuPolicy extends Links implements Policy {
   private share: number;
 
   private tuner: WindowTuner | undefined = undefined;
+  /** The tuner was started, or found not worth starting for this capacity. */
+  private tunerTried = false;
+  /** The cache has evicted since it was created or cleared. */
+  private evicted = false;
   /** Regions are still being resized to a new window share. */
   private rebalancing = false;
 
@@ -183,18 +187,21 @@ export class TinyLfuPolicy extends Links implements Policy {
     this.windowBytes += size;
     this.count++;
     this.bytes += size;
-    // The tuner starts once the cache is half full: before that nothing is evicted, so nothing to tune.
-    if (this.tuner === undefined && (this.count * 2 >= this.maxEntries || this.bytes * 2 >= this.maxBytes)) {
-      this.startTuner();
-    }
+    if (this.tuner === undefined && !this.tunerTried) this.startTuner();
   }
 
+  /**
+   * Under an entry bound the tuner starts with the first entry, so that its mini caches fill as the cache
+   * does. Under a byte bound alone the entry capacity is whatever fits, so it waits until the cache is half
+   * full and extrapolates from the mean size so far.
+   */
   private startTuner(): void {
-    // Under a byte bound the entry capacity is whatever fits: extrapolate from the current mean size.
-    const capacity =
-      this.maxEntries !== Infinity
-        ? this.maxEntries
-        : Math.round((this.count * this.maxBytes) / Math.max(1, this.bytes));
+    let capacity = this.maxEntries;
+    if (capacity === Infinity) {
+      if (this.bytes * 2 < this.maxBytes) return;
+      capacity = Math.round((this.count * this.maxBytes) / Math.max(1, this.bytes));
+    }
+    this.tunerTried = true;
     if (capacity < MIN_TUNED_ENTRIES) return;
     this.tuner = new WindowTuner(capacity, this.sketch, this.share);
   }
@@ -270,6 +277,15 @@ export class TinyLfuPolicy extends Links implements Policy {
 
   evict(keep: number): void {
     const host = this.host;
+    if (!this.evicted) {
+      this.evicted = true;
+      const share = this.tuner?.opening() ?? -1;
+      if (share >= 0 && share !== this.share) {
+        this.setQuotas(share);
+        this.rebalancing = true;
+        this.rebalance();
+      }
+    }
     let candidates = 0;
     // Normally one entry overflows the window per write; after the window shrank, the excess drains over
     // several writes rather than all at once.
@@ -347,6 +363,8 @@ export class TinyLfuPolicy extends Links implements Policy {
     this.region = new Uint8Array(capacity);
     this.sketch.clear();
     this.tuner = undefined;
+    this.tunerTried = false;
+    this.evicted = false;
     this.count = 0;
     this.bytes = 0;
     this.windowCount = 0;

@@ -9,14 +9,16 @@ const SENTINELS = 3;
 export const WINDOW_SHARES: readonly number[] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.95];
 /** Most entries per mini cache; larger caches are tuned on a proportionally smaller key sample. */
 const SIM_ENTRIES = 256;
-/** Pairwise score decay per epoch: about seven epochs of memory. */
+/** Pairwise score decay per epoch (one epoch replays as many sampled requests as a mini cache holds). */
 const DECAY = 0.85;
+/** Sampled requests between two decisions; the decay is scaled so an epoch still decays by DECAY. */
+const CHECK = 32;
 /** Standard deviations a difference in hits must exceed before the window moves. */
 const Z = 3;
-/** Epochs of sampled requests before the first decision, so the mini caches are filled and warm. */
-const WARMUP_EPOCHS = 2;
-/** Evidence this many times the threshold moves the window two steps at once. */
-const BIG = 2;
+/** Scouts are this many times smaller than the mini caches, so they evict from a quarter full on. */
+const SCOUT_DIVISOR = 4;
+/** Standard deviations the scouts' leader must beat the default share by to open the cache with it. */
+const SCOUT_Z = 3;
 
 /**
  * A scaled-down W-TinyLFU over sampled key hashes with one fixed window share. Keys are the 32-bit hashes
@@ -183,6 +185,61 @@ class MiniCache {
   }
 }
 
+/** Mini caches with one share each, fed the same stream, and the pairwise record of where they disagreed. */
+class Panel {
+  readonly sims: MiniCache[];
+  /** Count of requests where mini cache i hit and j missed, at [i * k + j]. */
+  readonly wins: Float64Array;
+  /** Hits of each mini cache, counting only requests where they disagreed (same argmax, less work). */
+  readonly scores: Float64Array;
+
+  constructor(entries: number, sketch: FrequencySketch, seed: number) {
+    const k = WINDOW_SHARES.length;
+    this.sims = WINDOW_SHARES.map((share, i) => new MiniCache(entries, share, sketch, seed + i * 0x632be5ab));
+    this.wins = new Float64Array(k * k);
+    this.scores = new Float64Array(k);
+  }
+
+  access(key: number): void {
+    const sims = this.sims;
+    const k = sims.length;
+    let hitMask = 0;
+    for (let i = 0; i < k; i++) if (sims[i]!.access(key)) hitMask |= 1 << i;
+    if (hitMask === 0 || hitMask === (1 << k) - 1) return;
+    const wins = this.wins;
+    const scores = this.scores;
+    for (let i = 0; i < k; i++) {
+      if ((hitMask & (1 << i)) === 0) continue;
+      scores[i]!++;
+      for (let j = 0; j < k; j++) if ((hitMask & (1 << j)) === 0) wins[i * k + j]!++;
+    }
+  }
+
+  best(): number {
+    const scores = this.scores;
+    let best = 0;
+    for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
+    return best;
+  }
+
+  /**
+   * How many standard deviations by which mini cache `i` beat `j` on the requests where exactly one of them
+   * hit (McNemar: under "no difference" each such request is a fair coin).
+   */
+  lead(i: number, j: number): number {
+    const k = this.sims.length;
+    const a = this.wins[i * k + j]!;
+    const b = this.wins[j * k + i]!;
+    return (a - b) / Math.sqrt(a + b + 1);
+  }
+
+  decay(factor: number): void {
+    const { wins, scores } = this;
+    for (let i = 0; i < wins.length; i++) wins[i] = wins[i]! * factor;
+    for (let i = 0; i < scores.length; i++) scores[i] = scores[i]! * factor;
+  }
+}
+
 /**
  * Chooses the window share of a W-TinyLFU cache by miniature simulation (after SHARDS): a hash-sampled
  * slice of the keys is replayed through one scaled-down cache per candidate share, all fed the same stream.
@@ -190,18 +247,23 @@ class MiniCache {
  * Because the mini caches see identical requests, what separates two of them is only the requests one hit
  * and the other missed. Those pairwise counts (decayed, so the choice follows workload shifts) decide, with
  * a McNemar-style test: the window moves only when the leader beats the current share by Z standard
- * deviations, and then only one step toward it per epoch, so a short-lived burst cannot swing the real
- * cache from one extreme to the other before the evidence reverses.
+ * deviations, and then straight to the leader. The mini caches already say where the optimum is, so walking
+ * there a step at a time would only pay for the difference for longer; the test and the decay are what keep
+ * a short burst from swinging the cache.
+ *
+ * The first choice cannot wait for that evidence. Until the cache is full nothing is evicted, and by then
+ * a recency-skewed workload has already lost to a small window what it cannot win back (a trace whose
+ * every key returns within a few dozen requests loses a hit per request). So while the cache fills, scouts,
+ * mini caches a quarter the size, replay the same sample: they start evicting at a quarter full, and at the
+ * first real eviction their leader opens the cache if it clearly beats the default share. After that the
+ * scouts are dropped; only full-size evidence moves the window.
  */
 export class WindowTuner {
-  private readonly sims: MiniCache[];
-  /** Decayed count of requests where mini cache i hit and j missed, at [i * k + j]. */
-  private readonly wins: Float64Array;
-  /** Decayed hits of each mini cache, counting only requests where they disagreed (same argmax, less work). */
-  private readonly scores: Float64Array;
+  private readonly panel: Panel;
+  private scouts: Panel | undefined;
   /** A hash is sampled when its re-mix falls below this bound out of 2^32. */
   private readonly sampleBound: number;
-  private readonly epoch: number;
+  private readonly decay: number;
   private sampled = 0;
   private current: number;
 
@@ -209,11 +271,11 @@ export class WindowTuner {
     const rate = Math.min(1, SIM_ENTRIES / capacity);
     const entries = Math.max(16, Math.round(capacity * rate));
     this.sampleBound = rate >= 1 ? 2 ** 32 : Math.floor(rate * 2 ** 32);
+    this.panel = new Panel(entries, sketch, 0x9e3779b9);
+    const scoutEntries = Math.round(entries / SCOUT_DIVISOR);
+    this.scouts = scoutEntries >= 8 ? new Panel(scoutEntries, sketch, 0x7f4a7c15) : undefined;
+    this.decay = DECAY ** (CHECK / Math.max(64, entries));
     const k = WINDOW_SHARES.length;
-    this.sims = WINDOW_SHARES.map((share, i) => new MiniCache(entries, share, sketch, 0x9e3779b9 + i * 0x632be5ab));
-    this.wins = new Float64Array(k * k);
-    this.scores = new Float64Array(k);
-    this.epoch = Math.max(64, entries);
     const distance = (i: number): number => Math.abs(Math.log(WINDOW_SHARES[i]! / initialShare));
     let nearest = 0;
     for (let i = 1; i < k; i++) if (distance(i) < distance(nearest)) nearest = i;
@@ -227,39 +289,31 @@ export class WindowTuner {
 
   /** Replays one sampled request; returns the window share to use from now on, or -1 to keep it. */
   record(key: number): number {
-    const sims = this.sims;
-    const k = sims.length;
-    let hitMask = 0;
-    for (let i = 0; i < k; i++) if (sims[i]!.access(key)) hitMask |= 1 << i;
-    if (hitMask !== 0 && hitMask !== (1 << k) - 1) {
-      const wins = this.wins;
-      const scores = this.scores;
-      for (let i = 0; i < k; i++) {
-        if ((hitMask & (1 << i)) === 0) continue;
-        scores[i]!++;
-        for (let j = 0; j < k; j++) if ((hitMask & (1 << j)) === 0) wins[i * k + j]!++;
-      }
-    }
-    if (++this.sampled % this.epoch !== 0) return -1;
-    return this.decide();
+    this.panel.access(key);
+    this.scouts?.access(key);
+    if (++this.sampled % CHECK !== 0) return -1;
+    const panel = this.panel;
+    const best = panel.best();
+    const cur = this.current;
+    const lead = best === cur ? 0 : panel.lead(best, cur);
+    panel.decay(this.decay);
+    if (lead <= Z) return -1;
+    this.current = best;
+    return WINDOW_SHARES[best]!;
   }
 
-  private decide(): number {
-    const k = this.sims.length;
-    const wins = this.wins;
-    const scores = this.scores;
-    let best = 0;
-    for (let i = 1; i < k; i++) if (scores[i]! > scores[best]!) best = i;
+  /**
+   * The cache evicts for the first time: the share to open with, from the scouts' evidence, or -1 to keep
+   * the current one. Later calls return -1.
+   */
+  opening(): number {
+    const scouts = this.scouts;
+    if (scouts === undefined) return -1;
+    this.scouts = undefined;
+    const best = scouts.best();
     const cur = this.current;
-    const a = wins[best * k + cur]!;
-    const b = wins[cur * k + best]!;
-    for (let i = 0; i < wins.length; i++) wins[i] = wins[i]! * DECAY;
-    for (let i = 0; i < k; i++) scores[i] = scores[i]! * DECAY;
-    if (this.sampled < WARMUP_EPOCHS * this.epoch || best === cur) return -1;
-    const noise = Math.sqrt(a + b + 1);
-    if (a - b <= Z * noise) return -1;
-    const step = a - b > BIG * Z * noise ? 2 : 1;
-    this.current = best > cur ? Math.min(best, cur + step) : Math.max(best, cur - step);
-    return WINDOW_SHARES[this.current]!;
+    if (best === cur || scouts.lead(best, cur) <= SCOUT_Z) return -1;
+    this.current = best;
+    return WINDOW_SHARES[best]!;
   }
 }
