@@ -113,7 +113,7 @@ async function postgresBackend(seed: number): Promise<Backend> {
   await client.connect();
   return {
     name: 'postgres',
-    make: () => postgresStore({ connectionString: PG_URL, table, namespace: 'chaos', pruneInterval: 0 }),
+    make: () => postgresStore({ connectionString: PG_URL, table, prefix: 'chaos', pruneInterval: 0 }),
     read: async (key) => (await client.query<{ value: Buffer }>(`SELECT value FROM ${table} WHERE namespace = $1 AND key = $2`, ['chaos', key])).rows[0]?.value,
     write: async (key, bytes) => void (await client.query(`UPDATE ${table} SET value = $1 WHERE namespace = $2 AND key = $3`, [Buffer.from(bytes), 'chaos', key])),
     cleanup: async () => {

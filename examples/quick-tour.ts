@@ -1,6 +1,7 @@
 // A short tour of tiercache on embedded defaults (memory only, nothing to install): run with `npm run tour`.
 import { Decimal } from 'decimal.js';
-import { Cache, forecastKey, type CacheEvents } from '../src/index.js';
+import { Cache, type CacheEvents } from '../src/index.js';
+import { forecastKey } from '../src/forecast/index.js';
 
 const cache = new Cache({ defaultTtl: '24h', memory: { maxEntries: 10_000 } });
 const onMiss = (e: CacheEvents['miss']) => console.log(`  miss      ${e.key}`);

@@ -243,12 +243,12 @@ export class Cache {
    */
   async getOrSetResult<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<GetOrSetResult<T>> {
     const started = performance.now();
-    const report: LoadReport = { source: undefined, stale: false };
+    const report: LoadReport = { source: undefined, stale: false, joined: false };
     try {
       const value = await this.#getOrLoad(key, loader, options ?? {}, report, undefined);
-      return { ok: true, value, error: undefined, source: report.source, stale: report.stale, durationMs: performance.now() - started };
+      return { ok: true, value, error: undefined, source: report.source, stale: report.stale, joined: report.joined, durationMs: performance.now() - started };
     } catch (error) {
-      return { ok: false, value: undefined, error, source: undefined, stale: false, durationMs: performance.now() - started };
+      return { ok: false, value: undefined, error, source: undefined, stale: false, joined: report.joined, durationMs: performance.now() - started };
     }
   }
 
@@ -621,7 +621,14 @@ export class Cache {
     return this;
   }
 
-  /** Stops listening. */
+  /**
+   * Stops listening.
+   *
+   * @example
+   * const onMiss = ({ key }: { key: string }) => misses.add(key);
+   * cache.on('miss', onMiss);
+   * cache.off('miss', onMiss);
+   */
   off<E extends CacheEventName>(name: E, listener: CacheListener<E>): this {
     this.#engine.emitter.off(name, listener);
     return this;
@@ -668,7 +675,12 @@ export class Cache {
   }
 }
 
-/** Same as `new Cache(options)`. */
+/**
+ * Same as `new Cache(options)`.
+ *
+ * @example
+ * const cache = createCache({ defaultTtl: '10m' });
+ */
 export function createCache(options: CacheOptions = {}): Cache {
   return new Cache(options);
 }

@@ -9,7 +9,7 @@ import { DecodeError } from './errors.js';
  * where tag and stamp are each u16 length + UTF-8. `freshUntil` is there only for an entry kept past its TTL
  * for grace (stale-while-revalidate, fail-safe).
  *
- * A lease marker (see compute/lease.ts) is an entry with the lease flag whose value is the holder's token: it
+ * A lease entry (see compute/lease.ts) is an entry with the lease flag whose value is the holder's token: it
  * holds a key's place while one process loads it, and is never a value.
  */
 export interface EntryHeader {
@@ -24,17 +24,28 @@ export interface EntryHeader {
 }
 
 export interface DecodedEntry extends EntryHeader {
-  /** The codec's bytes, a view into the input (a lease marker: the holder's token). */
+  /** The codec's bytes, a view into the input (a lease entry: the holder's token). */
   value: Uint8Array;
-  /** A lease marker, not a value: see compute/lease.ts. */
+  /** A lease entry, not a value: see compute/lease.ts. */
   lease: boolean;
 }
 
-const ENTRY_VERSION = 1;
+/** The first byte of every entry; an entry with another one is refused rather than misread. */
+export const ENTRY_VERSION = 1;
 const FLAG_TAGS = 1;
 const FLAG_GRACE = 2;
 const FLAG_LEASE = 4;
-const FIXED = 18;
+/** Where `createdAt` (f64, little-endian) starts: after the version and flags bytes. */
+export const CREATED_AT_OFFSET = 2;
+/** Where `expiresAt` (f64, little-endian) starts. */
+export const EXPIRES_AT_OFFSET = 10;
+/**
+ * Bytes of the fixed header: version, flags, createdAt, expiresAt. They also identify one write of a key:
+ * two writes share them only if they were made in the same millisecond with the same deadline and flags, which
+ * is why the lease fence compares them (see {@link identityOf}).
+ */
+export const ENTRY_HEADER_BYTES = 18;
+const FIXED = ENTRY_HEADER_BYTES;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -58,8 +69,8 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader, lease = fals
   const view = new DataView(out.buffer);
   out[0] = ENTRY_VERSION;
   out[1] = (encodedTags === undefined ? 0 : FLAG_TAGS) | (grace ? FLAG_GRACE : 0) | (lease ? FLAG_LEASE : 0);
-  view.setFloat64(2, header.createdAt, true);
-  view.setFloat64(10, header.expiresAt, true);
+  view.setFloat64(CREATED_AT_OFFSET, header.createdAt, true);
+  view.setFloat64(EXPIRES_AT_OFFSET, header.expiresAt, true);
   let at = FIXED;
   if (grace) {
     view.setFloat64(at, header.freshUntil as number, true);
@@ -89,8 +100,8 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   const flags = bytes[1] as number;
   if ((flags & ~(FLAG_TAGS | FLAG_GRACE | FLAG_LEASE)) !== 0) fail(`unknown entry flags ${flags}`, key);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const createdAt = view.getFloat64(2, true);
-  const expiresAt = view.getFloat64(10, true);
+  const createdAt = view.getFloat64(CREATED_AT_OFFSET, true);
+  const expiresAt = view.getFloat64(EXPIRES_AT_OFFSET, true);
   if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps', key);
   let at = FIXED;
   let freshUntil: number | undefined;
@@ -128,4 +139,19 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
     }
   }
   return { createdAt, expiresAt, freshUntil, tags, stamps, value: bytes.subarray(at), lease: (flags & FLAG_LEASE) !== 0 };
+}
+
+/** The `createdAt` of an encoded entry, without decoding the rest; undefined when the bytes are not an entry. */
+export function createdAtOf(bytes: Uint8Array): number | undefined {
+  if (bytes.length < ENTRY_HEADER_BYTES || bytes[0] !== ENTRY_VERSION) return undefined;
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(CREATED_AT_OFFSET, true);
+}
+
+/**
+ * The bytes that identify one stored write of a key, for a store's `replaceIf`: its fixed header (a view, not
+ * a copy). Comparing the header rather than the whole entry keeps the fence's round trip small for large
+ * values, and still tells a newer write apart by its `createdAt` or deadline.
+ */
+export function identityOf(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(0, ENTRY_HEADER_BYTES);
 }

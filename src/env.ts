@@ -2,22 +2,31 @@ import { Cache } from './cache.js';
 import type { Bus } from './bus/contract.js';
 import type { CacheOptions } from './options.js';
 import type { Store } from './stores/contract.js';
+import { BACKENDS, DEFAULT_BACKEND_URLS, isBackend, openBackend, type Backend, type StoreBackend } from './stores/from-backend.js';
 import { parseDuration } from './ttl.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export const BACKENDS = ['memory', 'redis', 'memcached', 'sqlite', 'postgres', 'file'] as const;
-export type Backend = (typeof BACKENDS)[number];
+export { BACKENDS, type Backend } from './stores/from-backend.js';
 
 /** The environment variables {@link cacheFromEnv} reads, with their defaults. */
 export const ENV_DEFAULTS = Object.freeze({
   CACHE_BACKEND: 'memory',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  MEMCACHED_SERVERS: '127.0.0.1:11211',
-  DATABASE_URL: 'postgres://127.0.0.1:5432/postgres',
-  CACHE_SQLITE_PATH: './tiercache.db',
-  CACHE_FILE_DIR: './.tiercache',
+  REDIS_URL: DEFAULT_BACKEND_URLS.redis,
+  MEMCACHED_SERVERS: DEFAULT_BACKEND_URLS.memcached,
+  DATABASE_URL: DEFAULT_BACKEND_URLS.postgres,
+  CACHE_SQLITE_PATH: DEFAULT_BACKEND_URLS.sqlite,
+  CACHE_FILE_DIR: DEFAULT_BACKEND_URLS.file,
 });
+
+/** The variable that says where each backend is. */
+const LOCATION_VARIABLE = Object.freeze({
+  redis: 'REDIS_URL',
+  memcached: 'MEMCACHED_SERVERS',
+  sqlite: 'CACHE_SQLITE_PATH',
+  postgres: 'DATABASE_URL',
+  file: 'CACHE_FILE_DIR',
+} as const satisfies Record<StoreBackend, keyof typeof ENV_DEFAULTS>);
 
 function read(env: Env, name: keyof typeof ENV_DEFAULTS): string {
   const value = env[name];
@@ -25,11 +34,27 @@ function read(env: Env, name: keyof typeof ENV_DEFAULTS): string {
 }
 
 /**
- * `CACHE_DEFAULT_TTL` follows the seed convention: a bare number is seconds (`300`), a duration string is
- * read as usual (`'5m'`).
+ * A duration read from an environment variable. The one rule for durations in the environment: a bare number
+ * is seconds (`300`, `1.5`), as the seeds' configuration files write them, and anything else is a duration
+ * string (`'5m'`, `'1h30m'`). Both are read by `parseDuration`, the bare number as `'<n>s'`; inside the code a
+ * bare number stays milliseconds, so this rule applies to environment variables only.
+ *
+ * @throws {TypeError} naming the variable.
+ * @example
+ * envDuration('300', 'CACHE_DEFAULT_TTL') // 300_000
+ * envDuration('5m', 'CACHE_DEFAULT_TTL')  // 300_000
  */
-function envTtl(value: string): number {
-  return /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : parseDuration(value, 'CACHE_DEFAULT_TTL');
+export function envDuration(value: string, name: string): number {
+  const text = value.trim();
+  // Number('') is 0 and Number('5m') NaN: only a bare number (or a spelling parseDuration refuses) gets in.
+  if (text !== '' && !Number.isNaN(Number(text))) {
+    try {
+      return parseDuration(`${text}s`, name);
+    } catch {
+      throw new TypeError(`${name} must be a number of seconds such as 300, or a duration such as '5m', got ${JSON.stringify(value)}`);
+    }
+  }
+  return parseDuration(text, name);
 }
 
 function envInteger(env: Env, name: string): number | undefined {
@@ -42,36 +67,12 @@ function envInteger(env: Env, name: string): number | undefined {
 /** The shared store the environment asks for, or none for `CACHE_BACKEND=memory`. */
 export async function storeFromEnv(env: Env = process.env): Promise<{ backend: Backend; store: Store | undefined; bus: Bus | undefined }> {
   const backend = read(env, 'CACHE_BACKEND').toLowerCase();
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
+  if (!isBackend(backend)) {
     throw new TypeError(`CACHE_BACKEND must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(env.CACHE_BACKEND)}`);
   }
-  switch (backend as Backend) {
-    case 'memory':
-      return { backend: 'memory', store: undefined, bus: undefined };
-    case 'redis': {
-      const url = read(env, 'REDIS_URL');
-      const [{ redisStore }, { redisBus }] = await Promise.all([import('./stores/redis.js'), import('./bus/redis.js')]);
-      const bus = env.CACHE_BUS?.trim().toLowerCase() === 'off' ? undefined : redisBus({ url });
-      return { backend: 'redis', store: redisStore({ url }), bus };
-    }
-    case 'memcached': {
-      const { memcachedStore } = await import('./stores/memcached.js');
-      const servers = read(env, 'MEMCACHED_SERVERS').split(',').map((s) => s.trim()).filter(Boolean);
-      return { backend: 'memcached', store: memcachedStore({ servers }), bus: undefined };
-    }
-    case 'sqlite': {
-      const { sqliteStore } = await import('./stores/sqlite.js');
-      return { backend: 'sqlite', store: sqliteStore({ path: read(env, 'CACHE_SQLITE_PATH') }), bus: undefined };
-    }
-    case 'postgres': {
-      const { postgresStore } = await import('./stores/postgres.js');
-      return { backend: 'postgres', store: postgresStore({ connectionString: read(env, 'DATABASE_URL') }), bus: undefined };
-    }
-    case 'file': {
-      const { fileStore } = await import('./stores/file.js');
-      return { backend: 'file', store: fileStore({ directory: read(env, 'CACHE_FILE_DIR') }), bus: undefined };
-    }
-  }
+  if (backend === 'memory') return { backend, store: undefined, bus: undefined };
+  const bus = backend === 'redis' && env.CACHE_BUS?.trim().toLowerCase() !== 'off';
+  return { backend, ...(await openBackend(backend, { url: read(env, LOCATION_VARIABLE[backend]), bus })) };
 }
 
 /**
@@ -80,7 +81,7 @@ export async function storeFromEnv(env: Env = process.env): Promise<{ backend: B
  *   tier behind the memory tier.
  * - `REDIS_URL` (with `redis`; the bus is on unless `CACHE_BUS=off`), `MEMCACHED_SERVERS` (comma-separated),
  *   `DATABASE_URL` (with `postgres`), `CACHE_SQLITE_PATH`, `CACHE_FILE_DIR`.
- * - `CACHE_DEFAULT_TTL`: seconds as a bare number (`300`), or a duration (`'5m'`).
+ * - `CACHE_DEFAULT_TTL`: seconds as a bare number (`300`), or a duration (`'5m'`): see {@link envDuration}.
  * - `CACHE_PREFIX`, `CACHE_MEMORY_MAX_ENTRIES`, `CACHE_MEMORY_MAX_BYTES`, `CACHE_MEMORY_POLICY`.
  * `overrides` win over the environment.
  *
@@ -91,7 +92,7 @@ export async function cacheFromEnv(env: Env = process.env, overrides: CacheOptio
   const { store, bus } = await storeFromEnv(env);
   const options: CacheOptions = {};
   const ttl = env.CACHE_DEFAULT_TTL?.trim();
-  if (ttl !== undefined && ttl !== '') options.defaultTtl = envTtl(ttl);
+  if (ttl !== undefined && ttl !== '') options.defaultTtl = envDuration(ttl, 'CACHE_DEFAULT_TTL');
   if (env.CACHE_PREFIX !== undefined) options.prefix = env.CACHE_PREFIX;
   const maxEntries = envInteger(env, 'CACHE_MEMORY_MAX_ENTRIES');
   const maxBytes = envInteger(env, 'CACHE_MEMORY_MAX_BYTES');

@@ -32,7 +32,10 @@ export interface MemoryOptions {
    * @default '30s'
    */
   sweepInterval?: number | string;
-  /** Longest an entry may live in the memory tier, even when its TTL is longer (other tiers keep it longer). */
+  /**
+   * Longest an entry may live in the memory tier, even when its TTL is longer (other tiers keep it longer).
+   * @default none (the entry's own TTL)
+   */
   maxTtl?: number | string;
 }
 
@@ -45,7 +48,7 @@ export interface CacheOptions {
   /** The memory tier's bounds and policy. It is always bounded. */
   memory?: MemoryOptions;
   /**
-   * Namespace of every key of this cache (`'app'` makes `user:1` live at `app:user:1`). Views made with
+   * Put in front of every key this cache stores (`'app'` makes `user:1` live at `app:user:1`). Views made with
    * `cache.namespace(name)` nest under it.
    * @default '' (none)
    */
@@ -56,7 +59,10 @@ export interface CacheOptions {
    * @default wall-clock time and unref'ed Node timers
    */
   clock?: Clock;
-  /** Serializer for every tier; build one with `createCodec({ extensions })` to teach it your classes. */
+  /**
+   * Serializer for every tier; build one with `createCodec({ extensions })` to teach it your classes.
+   * @default the built-in codec, bounded by `maxValueBytes`
+   */
   codec?: Codec;
   /**
    * Largest encoded value accepted, in bytes; larger values raise `SerializationError`. Ignored when `codec` is given.

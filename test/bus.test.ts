@@ -1,8 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { until } from './support/until.js';
+import { until } from './kit/index.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cache } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
@@ -82,12 +81,15 @@ describe('the bus, in one process', () => {
     await b.ready();
     const recovered: string[] = [];
     b.on('recover', (e) => recovered.push(`${e.reason}:${e.origin}`));
+    const applied: string[] = [];
+    b.on('remote', (e) => applied.push(`${e.origin}:${e.keys?.join(',')}`));
     await b.set('k', 1);
     const publisher = new Redis(REDIS_URL);
     const send = (seq: number) => publisher.publish(`${p}bus`, JSON.stringify({ type: 'keys', keys: ['other'], origin: 'peer', seq, prefix: p }));
     await send(1);
     await send(2);
-    await sleep(50);
+    await until(() => applied.length === 2, 'the two in-order messages');
+    expect(recovered).toStrictEqual([]);
     expect(await b.getResult('k')).toMatchObject({ source: 'memory' });
     await send(5);
     await until(() => recovered.length === 1, 'the recovery');
@@ -101,14 +103,15 @@ describe('the bus, in one process', () => {
     try {
       const p = prefix();
       const b = instance(p, server.url);
-      b.on('error', () => undefined);
+      const errors: string[] = [];
+      b.on('error', (e) => errors.push(e.operation));
       await b.ready();
       const recovered: string[] = [];
       b.on('recover', (e) => recovered.push(e.reason));
       await b.set('k', 1);
       expect(b.getStats().keyCount).toBe(1);
       await server.stop();
-      await sleep(200);
+      await until(() => errors.length > 0, 'the bus to notice its server is gone');
       await server.start();
       await until(() => recovered.length > 0, 'the reconnect', 10_000);
       expect(recovered[0]).toBe('reconnect');
@@ -159,6 +162,8 @@ describe('the bus, across three processes', () => {
     const [a, b, c] = workers;
     try {
       await a.call('set', 'k', 'v1');
+      // The announcement of a's set is delivered after set resolves; once it has landed, a backfill stays.
+      for (const w of [b, c]) await until(async () => (await w.call<number>('remotes')) > 0, 'a’s set announcement');
       for (const w of [b, c]) expect(await w.call('getResult', 'k')).toStrictEqual({ value: 'v1', source: 'redis' });
       for (const w of [b, c]) expect(await w.call('getResult', 'k')).toStrictEqual({ value: 'v1', source: 'memory' });
 

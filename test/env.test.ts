@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { serverIt } from './kit/servers.js';
 import { cacheFromEnv } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tiercache-env-'));
@@ -30,7 +31,7 @@ describe('cacheFromEnv', () => {
     await again.close();
   });
 
-  it('uses Redis with the bus for CACHE_BACKEND=redis', async () => {
+  serverIt('uses Redis with the bus for CACHE_BACKEND=redis', async () => {
     const cache = await cacheFromEnv({ CACHE_BACKEND: 'redis', CACHE_PREFIX: `env-${process.pid}:`, CACHE_DEFAULT_TTL: '1m' });
     await cache.ready();
     await cache.set('k', 1);

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { until } from './support/until.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from './kit/index.js';
+import { serverDescribe, serverIt } from './kit/servers.js';
 import type { CacheError, Store } from '../src/index.js';
 import { Cache, escapeSegment } from '../src/index.js';
 import { redisBus } from '../src/bus/redis.js';
@@ -151,8 +151,8 @@ describe('patterns on the memory tier', () => {
   });
 });
 
-describe('tags and patterns over Redis, across instances', () => {
-  it('with a bus: another instance stops serving an invalidated tag from its memory tier', async () => {
+serverDescribe('tags and patterns over Redis, across instances', () => {
+  serverIt('with a bus: another instance stops serving an invalidated tag from its memory tier', async () => {
     const [a, b] = redisCaches(2, true) as [Cache, Cache];
     await Promise.all([a.ready(), b.ready()]);
     await a.set('k', 'v1', { tags: ['t'] });
@@ -167,7 +167,7 @@ describe('tags and patterns over Redis, across instances', () => {
     await until(async () => (await b.get('k')) === 'v2', 'b to see the new entry');
   });
 
-  it('without a bus: a read from the shared tier checks the tag marker in the store', async () => {
+  serverIt('without a bus: a read from the shared tier checks the tag marker in the store', async () => {
     const [a, b] = redisCaches(2, false) as [Cache, Cache];
     await a.set('k', 'v1', { tags: ['t'] });
     await b.invalidateTags(['t']);
@@ -176,7 +176,7 @@ describe('tags and patterns over Redis, across instances', () => {
     expect(await c.get('k')).toBeUndefined();
   });
 
-  it('soft expiry over Redis: stale readers only', async () => {
+  serverIt('soft expiry over Redis: stale readers only', async () => {
     const [a, b] = redisCaches(2, true) as [Cache, Cache];
     await Promise.all([a.ready(), b.ready()]);
     await a.set('k', 'old', { tags: ['t'] });
@@ -185,7 +185,7 @@ describe('tags and patterns over Redis, across instances', () => {
     expect(await b.get('k', { stale: true })).toBe('old');
   });
 
-  it('patterns remove keys from Redis and other instances’ memory tiers', async () => {
+  serverIt('patterns remove keys from Redis and other instances’ memory tiers', async () => {
     const [a, b] = redisCaches(2, true) as [Cache, Cache];
     await Promise.all([a.ready(), b.ready()]);
     await a.setMany([
@@ -201,7 +201,7 @@ describe('tags and patterns over Redis, across instances', () => {
     expect(await c.get('forecast:u1:runway:1y:basic:x')).toBeUndefined();
   });
 
-  it('a prefix pattern on Redis goes through the prefix index: exact matches, no key listing, counted', async () => {
+  serverIt('a prefix pattern on Redis goes through the prefix index: exact matches, no key listing, counted', async () => {
     const prefix = `pidx-${process.pid}-${++unique}:`;
     const store = redisStore({ url: 'redis://127.0.0.1:6379', prefix });
     let listings = 0;
@@ -239,7 +239,7 @@ describe('tags and patterns over Redis, across instances', () => {
     await cache.clear({ confirm: true });
   });
 
-  it('a store that cannot list keys makes a pattern fail clearly, before removing anything', async () => {
+  serverIt('a store that cannot list keys makes a pattern fail clearly, before removing anything', async () => {
     const cache = new Cache({ stores: [memcachedStore({ prefix: `pat${process.pid}:` })] });
     open.push(cache);
     await cache.set('a:1', 1);
@@ -270,7 +270,7 @@ describe('dependencies', () => {
     expect(await cache.get('c')).toBe('c');
   });
 
-  it('is shared through Redis: an instance that never saw addDependency follows the graph', async () => {
+  serverIt('is shared through Redis: an instance that never saw addDependency follows the graph', async () => {
     const [a, b] = redisCaches(2, true) as [Cache, Cache];
     await Promise.all([a.ready(), b.ready()]);
     await a.setMany([
@@ -323,7 +323,7 @@ describe('rules and invalidateByWrite', () => {
 });
 
 describe('batched invalidation', () => {
-  it('coalesces concurrent tag invalidations into one store write and one bus message, each caller answered', async () => {
+  serverIt('coalesces concurrent tag invalidations into one store write and one bus message, each caller answered', async () => {
     const [a, b] = redisCaches(2, true) as [Cache, Cache];
     await Promise.all([a.ready(), b.ready()]);
     const messages: string[] = [];
@@ -335,13 +335,15 @@ describe('batched invalidation', () => {
     const answers = await Promise.all([a.invalidateTags(['t1']), a.invalidateTags(['t2', 't3']), a.expireTags(['t1'])]);
     expect(answers).toStrictEqual([1, 2, 1]);
     expect(await a.getMany(['k1', 'k2'])).toStrictEqual([undefined, undefined]);
-    await until(() => Promise.resolve(messages.length >= 1), 'the bus message');
-    await sleep(50);
-    expect(messages).toStrictEqual(['tags']);
+    // A later set is announced after the batch on the same channel: once its message is in, nothing else from
+    // the batch can still be on the way.
+    await a.set('marker', 1);
+    await until(() => messages.includes('keys'), 'the marker’s announcement');
+    expect(messages).toStrictEqual(['tags', 'keys']);
     expect(a.getStats().stores.redis?.errors).toBe(0);
   });
 
-  it('close() flushes a pending batch', async () => {
+  serverIt('close() flushes a pending batch', async () => {
     const [a] = redisCaches(1, false) as [Cache];
     await a.set('k', 1, { tags: ['t'] });
     const pending = a.invalidateTags(['t']);
@@ -353,7 +355,7 @@ describe('batched invalidation', () => {
 });
 
 describe('the invalidation log', () => {
-  it('is shared through a capped Redis stream: any instance reads every instance’s history', async () => {
+  serverIt('is shared through a capped Redis stream: any instance reads every instance’s history', async () => {
     const [a, b] = redisCaches(2, false) as [Cache, Cache];
     const since = new Date(Date.now() - 1);
     await a.invalidateTags(['user:1'], { reason: 'transaction_added', triggeredBy: 'ledger' });
@@ -373,7 +375,7 @@ describe('the invalidation log', () => {
 });
 
 describe('what must hold for tags', () => {
-  it('no resurrection: a lost tag marker invalidates its entries instead of reviving them', async () => {
+  serverIt('no resurrection: a lost tag marker invalidates its entries instead of reviving them', async () => {
     const prefix = `res-${process.pid}:`;
     const make = () => {
       const cache = new Cache({ prefix, stores: [redisStore({ url: 'redis://127.0.0.1:6379', prefix: 'tc:' })] });
@@ -394,7 +396,7 @@ describe('what must hold for tags', () => {
     expect(await b.get('k2')).toBeUndefined();
   });
 
-  it('no clock-skew dependence: an instance whose clock is hours behind still invalidates', async () => {
+  serverIt('no clock-skew dependence: an instance whose clock is hours behind still invalidates', async () => {
     const prefix = `skew-${process.pid}:`;
     const ahead = createFakeClock(Date.now() + 3 * 3_600_000);
     const behind = createFakeClock(Date.now() - 3 * 3_600_000);

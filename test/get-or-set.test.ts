@@ -1,14 +1,13 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cache } from '../src/index.js';
-import { createFakeClock } from '../src/testing/index.js';
+import { createFakeClock, deferred, drain, seededRandom, seedFrom, sleepOn, type FakeClock } from './kit/index.js';
 
 const open: Cache[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()));
 });
-function memoryCache() {
-  const cache = new Cache({ clock: createFakeClock() });
+function memoryCache(clock: FakeClock = createFakeClock()) {
+  const cache = new Cache({ clock });
   open.push(cache);
   return cache;
 }
@@ -38,12 +37,16 @@ describe('getOrSet', () => {
   it('1,000 concurrent callers on a cold key share one loader call', async () => {
     const cache = memoryCache();
     let calls = 0;
+    const gate = deferred();
     const loader = async () => {
       calls++;
-      await sleep(20);
+      await gate.promise;
       return 42;
     };
-    const values = await Promise.all(Array.from({ length: 1000 }, () => cache.getOrSet('cold', loader)));
+    const pending = Promise.all(Array.from({ length: 1000 }, () => cache.getOrSet('cold', loader)));
+    await drain();
+    gate.resolve();
+    const values = await pending;
     expect(calls).toBe(1);
     expect(new Set(values)).toStrictEqual(new Set([42]));
   });
@@ -51,12 +54,16 @@ describe('getOrSet', () => {
   it('a failing loader is called once for 50 waiters, who all get its rejection; nothing is cached', async () => {
     const cache = memoryCache();
     let calls = 0;
+    const gate = deferred();
     const loader = async () => {
       calls++;
-      await sleep(20);
+      await gate.promise;
       throw new Error('upstream down');
     };
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => cache.getOrSet('k', loader)));
+    const pending = Promise.allSettled(Array.from({ length: 50 }, () => cache.getOrSet('k', loader)));
+    await drain();
+    gate.resolve();
+    const results = await pending;
     expect(calls).toBe(1);
     expect(results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'upstream down')).toBe(true);
     expect(await cache.has('k')).toBe(false);
@@ -64,15 +71,16 @@ describe('getOrSet', () => {
 
   it('returns the value but does not cache it when the key is invalidated while the loader runs', async () => {
     const cache = memoryCache();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gate = deferred();
+    const started = deferred();
     const pending = cache.getOrSet('k', async () => {
-      await gate;
+      started.resolve();
+      await gate.promise;
       return 'computed before the delete';
     });
-    await sleep(1);
+    await started.promise;
     await cache.delete('k');
-    release();
+    gate.resolve();
     expect(await pending).toBe('computed before the delete');
     expect(await cache.has('k')).toBe(false);
   });
@@ -88,62 +96,61 @@ describe('getOrSet', () => {
 
 describe('fencing torture', () => {
   /**
-   * The bus delivery allowance for reads on an instance that did not make the invalidation itself: delivery is
-   * about 1 ms here (docs/benchmarks.md), but the test files run in parallel on 2 cores, so leave room.
+   * Readers call getOrSet on a hot key whose loader reads a data version and takes a while; a writer bumps the
+   * version, then invalidates by key or tag. A read that starts after an invalidation resolved must return a
+   * version at least as new as that bump. Every delay is a fake-clock timer drawn from a seeded generator, so a
+   * run is one interleaving, replayed exactly by its seed.
    */
-  const DELIVERY_MS = 250;
-
-  /**
-   * Loaders read a data version, take a while, and return it; invalidators bump the version, then invalidate.
-   * A read that starts after an invalidation resolved must return a version at least as new as that bump:
-   * at once on the instance that invalidated, and within the bus delivery time on the others.
-   */
-  async function torture(caches: Cache[], rounds: number, keyInvalidations = true) {
+  async function torture(seed: number, rounds: number, keyInvalidations = true) {
+    const random = seededRandom(seed);
+    const clock = createFakeClock();
+    const cache = memoryCache(clock);
     let version = 0;
-    const resolved: { version: number; at: number; by: number }[] = [];
+    // Event order, not time: two events in the same fake millisecond still have an order.
+    let step = 0;
+    const resolved: { version: number; step: number }[] = [];
     let violations = 0;
     let reads = 0;
     const loader = async () => {
       const seen = version;
-      await sleep(Math.random() * 4);
+      await sleepOn(clock, random() * 4);
       return seen;
     };
-    const floorFor = (instance: number, startedAt: number) =>
-      resolved.reduce((floor, r) => ((r.by === instance && r.at <= startedAt) || r.at <= startedAt - DELIVERY_MS ? Math.max(floor, r.version) : floor), 0);
-    const stop = Date.now() + 3_000;
-    const readers = caches.flatMap((cache, instance) =>
-      Array.from({ length: 8 }, async () => {
-        while (Date.now() < stop) {
-          const startedAt = performance.now();
-          const floor = floorFor(instance, startedAt);
-          const value = await cache.getOrSet('hot', loader, { tags: ['data'], ttl: '1m' });
-          reads++;
-          if (value < floor) violations++;
-          await sleep(Math.random() * 2);
-        }
-      }),
-    );
+    const floorAt = (startedAt: number) => resolved.reduce((floor, r) => (r.step <= startedAt ? Math.max(floor, r.version) : floor), 0);
+    const stop = clock.now() + 3_000;
+    const readers = Array.from({ length: 8 }, async () => {
+      while (clock.now() < stop) {
+        const floor = floorAt(++step);
+        const value = await cache.getOrSet('hot', loader, { tags: ['data'], ttl: '1m' });
+        reads++;
+        if (value < floor) violations++;
+        await sleepOn(clock, random() * 2);
+      }
+    });
     const writer = (async () => {
-      for (let i = 0; i < rounds && Date.now() < stop; i++) {
-        await sleep(Math.random() * 6);
+      for (let i = 0; i < rounds && clock.now() < stop; i++) {
+        await sleepOn(clock, random() * 6);
         version++;
         const bumped = version;
-        const by = i % caches.length;
-        const cache = caches[by] as Cache;
         if (keyInvalidations && i % 3 === 0) await cache.invalidate({ keys: ['hot'] });
         else await cache.invalidateTags(['data']);
-        resolved.push({ version: bumped, at: performance.now(), by });
+        resolved.push({ version: bumped, step: ++step });
       }
     })();
-    await Promise.all([...readers, writer]);
+    const done = Promise.all([...readers, writer]);
+    // Bounded: 3 s of fake time in 1 ms steps, plus the few timers still armed when the readers stop.
+    for (let i = 0; i < 3_100 && clock.now() <= stop; i++) await clock.tick(1);
+    await clock.tick(10);
+    await done;
     return { violations, reads, invalidations: version };
   }
 
   it('in one process: no read after an invalidation returns a value computed before it', async () => {
-    const result = await torture([memoryCache()], 300);
-    expect(result.reads).toBeGreaterThan(500);
-    expect(result.invalidations).toBeGreaterThan(100);
-    expect(result.violations).toBe(0);
+    const seed = seedFrom();
+    const replay = `replay with TORTURE_SEED=${seed}`;
+    const result = await torture(seed, 300);
+    expect(result.reads, replay).toBeGreaterThan(500);
+    expect(result.invalidations, replay).toBeGreaterThan(100);
+    expect(result.violations, `${result.violations} stale reads; ${replay}`).toBe(0);
   }, 20_000);
-
 });

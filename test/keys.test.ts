@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidKeyError } from '../src/errors.js';
-import { buildKey, canonicalJson, escapeSegment, forecastKey, paramsHash, unescapeSegment } from '../src/keys/index.js';
+import { buildKey, canonicalJson, escapeSegment, paramsHash, unescapeSegment } from '../src/keys/index.js';
 import { assertStoreKey, assertStoreKeys, assertValidKey, isWellFormedKey, loneSurrogateIndex } from '../src/keys/validate.js';
 
 /** The error `run` throws, or undefined. */
@@ -58,28 +58,6 @@ describe('buildKey', () => {
     expect(() => buildKey('user:{userId}', {})).toThrow(/needs a value for \{userId\}/);
     expect(() => buildKey('user:{userId}', { userId: { id: 1 } })).toThrow(/\{userId\} must be a string/);
     expect(() => buildKey('x:{0}', [Number.POSITIVE_INFINITY])).toThrow(/\{0\} must be finite/);
-  });
-});
-
-describe('forecastKey', () => {
-  it('builds the seed key structure', () => {
-    const params = { window_months: 3, trend_sensitivity: 0.1, include_weekends: false };
-    expect(forecastKey({ userId: 'user_123', metric: 'balance', horizon: '30d', algorithm: 'linear', params })).toBe(
-      'forecast:user_123:balance:30d:linear:a2d36ec3',
-    );
-    expect(forecastKey({ userId: 'user_456', metric: 'burn_rate', horizon: '90d', algorithm: 'ema' })).toBe(
-      'forecast:user_456:burn_rate:90d:ema:default',
-    );
-  });
-
-  it('keeps a hostile user id inside its own segment', () => {
-    const key = forecastKey({ userId: 'evil:*', metric: 'balance', horizon: '30d', algorithm: 'linear' });
-    expect(key).toBe('forecast:evil%3A%2A:balance:30d:linear:default');
-    expect(key.split(':')).toHaveLength(6);
-  });
-
-  it('refuses empty segments, naming them', () => {
-    expect(() => forecastKey({ userId: '', metric: 'balance', horizon: '30d', algorithm: 'linear' })).toThrow(/userId/);
   });
 });
 

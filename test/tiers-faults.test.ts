@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { until } from './support/until.js';
+import { until } from './kit/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache, CacheBackendError } from '../src/index.js';
 import { redisStore } from '../src/stores/redis.js';

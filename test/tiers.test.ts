@@ -8,7 +8,7 @@ import { Cache } from '../src/index.js';
 import { decodeEntry } from '../src/entry.js';
 import { redisStore } from '../src/stores/redis.js';
 import { sqliteStore } from '../src/stores/sqlite.js';
-import { createFakeClock, type FakeClock } from '../src/testing/index.js';
+import { createFakeClock, until, type FakeClock } from './kit/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tiercache-tiers-'));
 let redis: Redis;
@@ -73,7 +73,7 @@ describe('the tier stack', () => {
     const reader = stack(clock, name);
     expect((await reader.getResult('deep')).source).toBe('sqlite');
     const redisKey = `tiers-${process.pid}-${name}:deep`;
-    for (let i = 0; i < 50 && (await redis.exists(redisKey)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(async () => (await redis.exists(redisKey)) === 1, 'the backfill to reach Redis');
     const pttl = await redis.pttl(redisKey);
     expect(pttl).toBeGreaterThan(29 * 60_000);
     expect(pttl).toBeLessThanOrEqual(30 * 60_000);

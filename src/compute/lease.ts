@@ -1,5 +1,5 @@
 import type { TimeSource, TimerHandle } from '../clock.js';
-import { decodeEntry, encodeEntry } from '../entry.js';
+import { decodeEntry, encodeEntry, identityOf } from '../entry.js';
 import type { Emitter } from '../events.js';
 import { newToken } from '../freshness/tags.js';
 import type { Store } from '../stores/contract.js';
@@ -30,9 +30,6 @@ export interface ClaimHost {
  * The same lease entries, taken with {@link takeLease} and given up with {@link giveLease}, are what the warming
  * scheduler holds for one firing across the fleet (warming/lease.ts): one mechanism, one name.
  */
-
-/** Bytes that identify a stored entry for `replaceIf`: its fixed header (version, flags, createdAt, expiresAt). */
-const IDENTITY_BYTES = 18;
 
 type Conditional = Required<Pick<Store, 'add' | 'replaceIf'>> & Store;
 
@@ -141,7 +138,7 @@ export async function claim(host: ClaimHost, tier: StoreTier, full: string, ttlM
       // Unreadable bytes: claimed like a stale entry, so our write replaces them.
     }
     if (lease) return { kind: 'leased', claim: new Claim(host, tier, key, bytes, own) };
-    return { kind: 'found', bytes, claim: new Claim(host, tier, key, bytes.subarray(0, IDENTITY_BYTES), own) };
+    return { kind: 'found', bytes, claim: new Claim(host, tier, key, identityOf(bytes), own) };
   }
   return { kind: 'unavailable' };
 }

@@ -6,6 +6,8 @@ import { LoaderTimeoutError } from '../errors.js';
 export interface LoadReport {
   source: string | undefined;
   stale: boolean;
+  /** The call waited for a load it did not start. */
+  joined: boolean;
 }
 
 /**

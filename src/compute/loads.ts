@@ -72,7 +72,10 @@ export class Loads {
         if (running !== undefined && !running.fenced) {
           reader.joined();
           const value = (await running.promise) as T;
-          if (report !== undefined) report.source = 'loader';
+          if (report !== undefined) {
+            report.source = 'loader';
+            report.joined = true;
+          }
           return value;
         }
         found = await reader.below(full, allowStale);
@@ -91,10 +94,14 @@ export class Loads {
     if (stale !== undefined && failure !== undefined && !failure.negative) return served(stale, report);
     if (stale === undefined && failure?.negative === true) throw failure.error;
 
+    const before = engine.flights.get(full);
     const flight = this.#flight(key, full, loader, options, plan, stale?.value as T | undefined, stale !== undefined);
     if (stale === undefined) {
       const value = (await flight.promise) as T;
-      if (report !== undefined) report.source = 'loader';
+      if (report !== undefined) {
+        report.source = 'loader';
+        report.joined = flight === before;
+      }
       return value;
     }
     if (plan.softTimeoutMs > 0) {
@@ -212,7 +219,7 @@ export class Loads {
           return { claim: outcome.claim };
         }
         case 'leased': {
-          // Without a lease (or once waited long enough) this load goes on, and expects the other's marker.
+          // Without a lease (or once waited long enough) this load goes on, and expects the other's lease entry.
           if (plan.lease === undefined) return { claim: outcome.claim };
           if (engine.clock.now() >= waitUntil) {
             if (await outcome.claim.takeOver(ttlMs)) {

@@ -21,7 +21,7 @@ export interface LoadPlan {
   readonly forceRefresh: boolean;
 }
 
-/** Also the life of the marker a load without `lease` leaves for fencing. */
+/** Also the life of the lease entry a load without `lease` leaves for fencing. */
 export const DEFAULT_LEASE: ResolvedLease = Object.freeze({ ttlMs: 10_000, waitMs: 30_000 });
 
 function positiveDuration(value: unknown, option: string): number {

@@ -31,7 +31,10 @@ export interface LeaseOptions {
 }
 
 export interface GetOrSetOptions extends SetOptions {
-  /** Run the loader even when a value is cached, and cache its result (seed 001's `force_refresh`). */
+  /**
+   * Run the loader even when a value is cached, and cache its result (seed 001's `force_refresh`).
+   * @default false
+   */
   forceRefresh?: boolean;
   /**
    * When a stale value (within grace) exists, wait at most this long for the refresh before answering with
@@ -102,6 +105,11 @@ export interface GetOrSetResult<T> {
   source: string | undefined;
   /** The value was stale (served within grace). */
   stale: boolean;
+  /**
+   * The call waited for a load another caller in this process had started (`source` is then `'loader'` too):
+   * single-flight at work.
+   */
+  joined: boolean;
   durationMs: number;
 }
 

@@ -2,13 +2,12 @@ import type { Bus } from '../bus/contract.js';
 import { Cache, type CacheStats, type InvalidateSelection, type InvalidationEvent, type KeyInfo, type LoaderContext, type PatternOptions } from '../cache.js';
 import { systemClock, type Clock } from '../clock.js';
 import { compilePattern } from '../freshness/pattern.js';
-import { BACKENDS, ENV_DEFAULTS, type Backend } from '../env.js';
 import { CacheError, isCacheError } from '../errors.js';
-import { forecastKey } from '../keys/build-key.js';
 import { escapeSegment, unescapeSegment } from '../keys/escape.js';
 import type { EvictionPolicy } from '../memory/types.js';
 import type { CacheOptions, MemoryOptions } from '../options.js';
 import type { Store } from '../stores/contract.js';
+import { BACKENDS, type Backend } from '../stores/from-backend.js';
 import { deadlineOf, type Ttl } from '../ttl.js';
 import { warm as runWarm, type WarmingTask, type WarmProgress } from '../warming/warmer.js';
 import { HotKeys, Refresher } from '../warming/hot-keys.js';
@@ -20,6 +19,8 @@ import type { BurnRate, Runway } from './calculators/burn-rate.js';
 import type { GoalProgress } from './calculators/goal-tracker.js';
 import { parseDay } from './data/calendar.js';
 import type { FinanceStore } from './data/store.js';
+import { openForecastBackend } from './backend.js';
+import { forecastKey, parseForecastKey, type ParsedForecastKey } from './keys.js';
 import { horizonWindow, isHorizon, startOfDay, subtractHorizon } from './horizon.js';
 import {
   CalculatorRegistry,
@@ -65,37 +66,6 @@ export const DEFAULT_WARM_HORIZONS: readonly string[] = Object.freeze(['7d', '30
 const INSPECT_BATCH = 32;
 
 // ---- keys ---------------------------------------------------------------------------------------------------
-
-/** The parts of a structured key `forecast:{userId}:{metric}:{horizon}:{algorithm}:{paramsHash}`, unescaped. */
-export interface ParsedForecastKey {
-  userId: string;
-  metric: string;
-  horizon: string;
-  algorithm: string;
-  /** The last segment as written: a params hash, `default`, or whatever the key's author put there. */
-  paramsHash: string;
-}
-
-/**
- * The parts of a structured forecast key, or `undefined` when `key` is not one (a segment missing, empty, or
- * an unescaped `:` inside an id). Inverse of `forecastKey` for the first five segments.
- *
- * @example
- * parseForecastKey('forecast:a%3Ab:balance:30d:linear:default') // { userId: 'a:b', metric: 'balance', … }
- */
-export function parseForecastKey(key: string): ParsedForecastKey | undefined {
-  if (typeof key !== 'string') return undefined;
-  const parts = key.split(':');
-  if (parts.length !== 6 || parts[0] !== 'forecast' || parts.some((part) => part.length === 0)) return undefined;
-  const [, userId, metric, horizon, algorithm, paramsHash] = parts as [string, string, string, string, string, string];
-  return {
-    userId: unescapeSegment(userId),
-    metric: unescapeSegment(metric),
-    horizon: unescapeSegment(horizon),
-    algorithm: unescapeSegment(algorithm),
-    paramsHash,
-  };
-}
 
 /** User and metric of a looser `forecast:<user>:<metric>:…` key, such as the seed's `forecast:user_123:custom:abc`. */
 function looseParts(key: string): { userId: string; metric: string | undefined } | undefined {
@@ -234,7 +204,7 @@ export interface ForecastCacheOptions {
   /**
    * Where the backend is: a Redis URL (`redis`), `host:port[,host:port…]` (`memcached`), a connection string
    * (`postgres`), a database file (`sqlite`), a directory (`file`).
-   * @default the `ENV_DEFAULTS` of `cacheFromEnv` (`redis://127.0.0.1:6379`, `127.0.0.1:11211`, …)
+   * @default the backend's entry in `DEFAULT_BACKEND_URLS` (`redis://127.0.0.1:6379`, `127.0.0.1:11211`, …)
    */
   url?: string;
   /**
@@ -342,6 +312,18 @@ export interface ForecastRequest {
 }
 
 /** Options of `getForecast`. */
+/** A forecast read with where its value came from (`getForecastResult`). */
+export interface ForecastResult<T> {
+  key: string;
+  value: T;
+  /** `'memory'`, a store's name (`'sqlite'`, `'redis'`), or `'computed'`. */
+  source: string;
+  /** The read waited for a computation another request had started, instead of starting one. */
+  joined: boolean;
+  /** Wall-clock milliseconds the read took. */
+  ms: number;
+}
+
 export interface ForecastReadOptions {
   /** @default the metric's `ttl`, else the `defaultTtl` */
   ttl?: Ttl;
@@ -495,53 +477,6 @@ function publicWindow(span: Span | undefined): ForecastWindow | undefined {
   return { from: span.start === Number.NEGATIVE_INFINITY ? null : new Date(span.start), to: new Date(span.end) };
 }
 
-async function openStore(options: ForecastCacheOptions, clock: Clock): Promise<{ store: Store; bus: Bus | undefined }> {
-  const { backend = 'memory', url, prefix } = options;
-  let store: Store;
-  switch (backend) {
-    case 'memory':
-      throw new TypeError('the memory backend has no store');
-    case 'redis': {
-      const { redisStore } = await import('../stores/redis.js');
-      store = redisStore({ url: url ?? ENV_DEFAULTS.REDIS_URL, clock, ...(prefix === undefined ? {} : { prefix }) });
-      break;
-    }
-    case 'memcached': {
-      const { memcachedStore } = await import('../stores/memcached.js');
-      const servers = (url ?? ENV_DEFAULTS.MEMCACHED_SERVERS).split(',').map((s) => s.trim()).filter(Boolean);
-      store = memcachedStore({ servers, clock, ...(prefix === undefined ? {} : { prefix }) });
-      break;
-    }
-    case 'sqlite': {
-      const { sqliteStore } = await import('../stores/sqlite.js');
-      store = sqliteStore({ path: url ?? ENV_DEFAULTS.CACHE_SQLITE_PATH, clock, ...(prefix === undefined ? {} : { namespace: prefix }) });
-      break;
-    }
-    case 'postgres': {
-      const { postgresStore } = await import('../stores/postgres.js');
-      store = postgresStore({ connectionString: url ?? ENV_DEFAULTS.DATABASE_URL, clock, ...(prefix === undefined ? {} : { namespace: prefix }) });
-      break;
-    }
-    case 'file': {
-      const { fileStore } = await import('../stores/file.js');
-      store = fileStore({ directory: url ?? ENV_DEFAULTS.CACHE_FILE_DIR, clock, ...(prefix === undefined ? {} : { namespace: prefix }) });
-      break;
-    }
-  }
-  let bus: Bus | undefined;
-  try {
-    if (typeof options.bus === 'object') bus = options.bus;
-    else if (options.bus ?? backend === 'redis') {
-      const { redisBus } = await import('../bus/redis.js');
-      bus = redisBus({ url: url ?? ENV_DEFAULTS.REDIS_URL, ...(prefix === undefined ? {} : { channel: `${prefix}bus` }) });
-    }
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  return { store, bus };
-}
-
 /** What ForecastCache makes of a key it is handed. */
 interface KeyDescription {
   userId: string | undefined;
@@ -608,7 +543,7 @@ export class ForecastCache {
   readonly #requests = new Map<string, ForecastRequest>();
   readonly #maxRequests: number;
   #scheduler: Scheduler | undefined;
-  #refresher: { refresher: Refresher; detach: () => void } | undefined;
+  #refresher: { refresher: Refresher; hotKeys: HotKeys } | undefined;
   #lister: ((pattern: string) => AsyncIterable<string>) | undefined;
   /** False once the cache refused a pattern (a store that cannot list keys, such as Memcached). */
   #patterns = true;
@@ -676,7 +611,7 @@ export class ForecastCache {
     }
 
     // The store modules import their client libraries (optional peers), so they are loaded on first use.
-    this.#opening = openStore(options, clock).then(({ store, bus }) => {
+    this.#opening = openForecastBackend(options, clock).then(({ store, bus }) => {
       let cache: Cache;
       try {
         cache = new Cache({ ...base, stores: [store], ...(bus === undefined ? {} : { bus }) });
@@ -710,12 +645,23 @@ export class ForecastCache {
     return forecasts;
   }
 
-  /** Resolves once the backend is open and the bus subscribed; rejects with the reason it could not be. */
+  /**
+   * Resolves once the backend is open and the bus subscribed; rejects with the reason it could not be.
+   *
+   * @example
+   * const forecasts = new ForecastCache({ backend: 'redis', url, finance });
+   * await forecasts.ready(); // or use ForecastCache.create(), which waits for it
+   */
   async ready(): Promise<void> {
     await (await this.#opening).ready();
   }
 
-  /** The underlying cache, for what ForecastCache does not wrap (events, `getInvalidationEvents`, namespaces). */
+  /**
+   * The underlying cache, for what ForecastCache does not wrap (events, `getInvalidationEvents`, namespaces).
+   *
+   * @example
+   * (await forecasts.cache()).on('recover', ({ reason }) => log.warn({ reason }, 'forecast cache emptied'));
+   */
   cache(): Promise<Cache> {
     return this.#cache === undefined ? this.#opening : Promise.resolve(this.#cache);
   }
@@ -741,7 +687,12 @@ export class ForecastCache {
     return this.#keyParts(request, this.#registry.describe(requireString(request?.metric, 'metric'))).key;
   }
 
-  /** The parts of a structured key, or `undefined` (see {@link parseForecastKey}). */
+  /**
+   * The parts of a structured key, or `undefined` (see {@link parseForecastKey}).
+   *
+   * @example
+   * forecasts.parseKey('forecast:user_123:balance:30d:linear:default'); // { userId: 'user_123', metric: 'balance', ... }
+   */
   parseKey(key: string): ParsedForecastKey | undefined {
     return parseForecastKey(key);
   }
@@ -959,6 +910,27 @@ export class ForecastCache {
   }
 
   /**
+   * `getForecast`, also telling where the value came from: `'memory'`, a store's name, or `'computed'` (the
+   * calculator ran for it, or the read waited for a run another request started: `joined`), and how long the read
+   * took. Throws what `getForecast` throws. No event listener is involved, so reads that do not ask cost nothing.
+   *
+   * @example
+   * const { value, source, ms } = await forecasts.getForecastResult({ userId: 'user_1', metric: 'balance', horizon: '30d' });
+   */
+  async getForecastResult<T = unknown>(request: ForecastRequest, options: ForecastReadOptions = {}): Promise<ForecastResult<T>> {
+    const plan = this.#calculatorPlan(request, options.ttl);
+    if (this.#refresher !== undefined) this.#remember(plan.key, request);
+    const cache = this.#cache ?? (await this.#opening);
+    const result = await cache.getOrSetResult<T>(plan.key, this.#calculatorLoader<T>(plan), {
+      ttl: plan.ttl,
+      tags: plan.tags,
+      ...(options.forceRefresh === true ? { forceRefresh: true } : {}),
+    });
+    if (!result.ok) throw result.error;
+    return { key: plan.key, value: result.value as T, source: result.source === 'loader' ? 'computed' : (result.source as string), joined: result.joined, ms: result.durationMs };
+  }
+
+  /**
    * The seed's dashboard for a user: balance projection (30d, linear), burn rate (90d, simple), runway (1y,
    * simple) and the progress of each of the user's goals (seven forecasts in the seed's example), computed
    * concurrently, each cached and tagged as `getForecast` does it.
@@ -996,7 +968,12 @@ export class ForecastCache {
     return this;
   }
 
-  /** Describes a metric whose forecasts other code writes (dependencies, lookback), so triggers and date ranges treat it right. */
+  /**
+   * Describes a metric whose forecasts other code writes (dependencies, lookback), so triggers and date ranges treat it right.
+   *
+   * @example
+   * forecasts.defineMetric('tax_estimate', { dependsOn: ['transactions'] });
+   */
   defineMetric(metric: string, options: MetricOptions): this {
     this.#registry.define(metric, options);
     return this;
@@ -1118,47 +1095,90 @@ export class ForecastCache {
    * A transaction was added: the user's balance, burn-rate and runway forecasts (also `*runway` metrics), its
    * expense or income forecasts by type (both when the type is unknown), and its category's forecasts. Goal
    * forecasts and the other type stay.
+   *
+   * @example
+   * await forecasts.onTransactionAdded({ userId: 'user_123', type: 'expense', category: 'groceries', date: new Date() });
    */
   onTransactionAdded(transaction: TransactionRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.TRANSACTION_ADDED, transaction, options);
   }
 
-  /** A transaction changed: as {@link onTransactionAdded} for the new version and for `before` (old type, category, user). */
+  /**
+   * A transaction changed: as {@link onTransactionAdded} for the new version and for `before` (old type, category, user).
+   *
+   * @example
+   * await forecasts.onTransactionUpdated({ userId: 'user_123', type: 'expense', category: 'travel' }, { userId: 'user_123', type: 'expense', category: 'groceries' });
+   */
   onTransactionUpdated(transaction: TransactionRef, before?: TransactionRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.TRANSACTION_UPDATED, before === undefined ? { after: transaction } : { after: transaction, before }, options);
   }
 
-  /** A transaction was deleted: as {@link onTransactionAdded}. */
+  /**
+   * A transaction was deleted: as {@link onTransactionAdded}.
+   *
+   * @example
+   * await forecasts.onTransactionDeleted({ userId: 'user_123', type: 'income' });
+   */
   onTransactionDeleted(transaction: TransactionRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.TRANSACTION_DELETED, transaction, options);
   }
 
-  /** A goal was created: that goal's forecasts and the user's goals summary. */
+  /**
+   * A goal was created: that goal's forecasts and the user's goals summary.
+   *
+   * @example
+   * await forecasts.onGoalCreated({ userId: 'user_123', id: 'goal_1' });
+   */
   onGoalCreated(goal: GoalRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.GOAL_CREATED, goal, options);
   }
 
-  /** A goal changed: that goal's progress and the user's goals summary; other goals stay. */
+  /**
+   * A goal changed: that goal's progress and the user's goals summary; other goals stay.
+   *
+   * @example
+   * await forecasts.onGoalUpdated({ userId: 'user_123', id: 'goal_1' });
+   */
   onGoalUpdated(goal: GoalRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.GOAL_UPDATED, goal, options);
   }
 
-  /** A goal was deleted: that goal's forecasts and the user's goals summary. */
+  /**
+   * A goal was deleted: that goal's forecasts and the user's goals summary.
+   *
+   * @example
+   * await forecasts.onGoalDeleted({ userId: 'user_123', id: 'goal_1' });
+   */
   onGoalDeleted(goal: GoalRef, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.GOAL_DELETED, goal, options);
   }
 
-  /** The balance was set without a transaction (an opening balance, a reconciliation): balance and runway forecasts. */
+  /**
+   * The balance was set without a transaction (an opening balance, a reconciliation): balance and runway forecasts.
+   *
+   * @example
+   * await forecasts.onAccountBalanceChanged('user_123', { triggeredBy: 'reconciliation' });
+   */
   onAccountBalanceChanged(userId: string, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.ACCOUNT_BALANCE_CHANGED, { userId }, options);
   }
 
-  /** Past data was corrected: every forecast of the user (the seed's "nuclear option"; see `invalidateByDateRange` for the surgical one). */
+  /**
+   * Past data was corrected: every forecast of the user (the seed's "nuclear option"; see `invalidateByDateRange` for the surgical one).
+   *
+   * @example
+   * await forecasts.onHistoricalDataCorrected('user_123');
+   */
   onHistoricalDataCorrected(userId: string, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.HISTORICAL_DATA_CORRECTED, { userId }, options);
   }
 
-  /** The user's settings changed (currency, fiscal calendar, defaults…), which may shape any forecast: all of them. */
+  /**
+   * The user's settings changed (currency, fiscal calendar, defaults…), which may shape any forecast: all of them.
+   *
+   * @example
+   * await forecasts.onUserSettingsChanged('user_123');
+   */
   onUserSettingsChanged(userId: string, options?: TriggerOptions): Promise<number> {
     return this.trigger(InvalidationTrigger.USER_SETTINGS_CHANGED, { userId }, options);
   }
@@ -1190,7 +1210,12 @@ export class ForecastCache {
     }
   }
 
-  /** A goal write as the `FinanceStore` returns it, dispatched to the matching goal handler. */
+  /**
+   * A goal write as the `FinanceStore` returns it, dispatched to the matching goal handler.
+   *
+   * @example
+   * await forecasts.onGoalChange(store.updateGoal(id, { target: new Decimal('9000.00') }));
+   */
   onGoalChange(change: GoalChange, options?: TriggerOptions): Promise<number> {
     switch (change?.kind) {
       case 'added':
@@ -1398,7 +1423,12 @@ export class ForecastCache {
     return { ...info, key, exists: true, parts, window: publicWindow(span) };
   }
 
-  /** The most recent invalidations (reason = trigger value, triggeredBy), oldest first (see `Cache.getInvalidationEvents`). */
+  /**
+   * The most recent invalidations (reason = trigger value, triggeredBy), oldest first (see `Cache.getInvalidationEvents`).
+   *
+   * @example
+   * const recent = await forecasts.getInvalidationEvents({ limit: 20 }); // reason: 'transaction_added', ...
+   */
   async getInvalidationEvents(options: { since?: Date; limit?: number } = {}): Promise<InvalidationEvent[]> {
     const cache = this.#cache ?? (await this.#opening);
     return cache.getInvalidationEvents(options);
@@ -1423,7 +1453,9 @@ export class ForecastCache {
 
   /** Closes the cache ForecastCache built (a `cache` passed in stays open; the finance store always does). Idempotent. */
   /** Keeps the request of a key read here, so `refreshHotForecasts` can recompute it (bounded, oldest first out). */
+  /** Notes a read for hot-forecast learning: counted here, not from the cache's events, so hits cost nothing. */
   #remember(key: string, request: ForecastRequest): void {
+    this.#refresher?.hotKeys.record(key);
     this.#requests.delete(key);
     this.#requests.set(key, request);
     if (this.#requests.size > this.#maxRequests) this.#requests.delete(this.#requests.keys().next().value as string);
@@ -1457,13 +1489,19 @@ export class ForecastCache {
     return () => void scheduler.remove(name);
   }
 
-  /** The scheduled warms: next firing, runs, skips, errors. */
+  /**
+   * The scheduled warms: next firing, runs, skips, errors.
+   *
+   * @example
+   * for (const { name, nextRunAt, runs } of forecasts.scheduledWarms()) log.info({ name, nextRunAt, runs }, 'warm');
+   */
   scheduledWarms(): ScheduleStatus[] {
     return this.#scheduler?.status() ?? [];
   }
 
   /**
-   * Hot-forecast learning (seed 001): counts reads per forecast (time-decayed, bounded) and, every `interval`,
+   * Hot-forecast learning (seed 001): counts reads per forecast as `getForecast` takes them (time-decayed,
+   * bounded; no cache event listener, so a memory-tier hit costs what it costs without learning) and, every `interval`,
    * recomputes the forecasts read often whose TTL is running out, so their readers never meet a miss. Only
    * forecasts read through `getForecast` (or `getDashboard`) on this instance can be recomputed: their request
    * is kept. Returns a function that stops it; `close()` stops it too.
@@ -1480,7 +1518,6 @@ export class ForecastCache {
       ...(options.hotScore === undefined ? {} : { hotScore: options.hotScore }),
       ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
     });
-    const detach = hotKeys.attach(cache);
     const refresher = new Refresher(cache, {
       hotKeys,
       tasks: {
@@ -1495,21 +1532,23 @@ export class ForecastCache {
       ...(options.refreshAhead === undefined ? {} : { refreshAhead: options.refreshAhead }),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     }).start();
-    const running = { refresher, detach };
+    const running = { refresher, hotKeys };
     this.#refresher = running;
     return async () => {
       if (this.#refresher !== running) return;
       this.#refresher = undefined;
-      detach();
       await refresher.stop();
     };
   }
 
+  /**
+   * @example
+   * process.on('SIGTERM', () => void forecasts.close());
+   */
   async close(): Promise<void> {
     if (this.#refresher !== undefined) {
-      const { refresher, detach } = this.#refresher;
+      const { refresher } = this.#refresher;
       this.#refresher = undefined;
-      detach();
       await refresher.stop();
     }
     await this.#scheduler?.stop();

@@ -4,7 +4,6 @@ export {
   DEFAULT_WARM_HORIZONS,
   DEFAULT_WARM_METRICS,
   ForecastCache,
-  parseForecastKey,
   type Dashboard,
   type DashboardOptions,
   type DateRangeOptions,
@@ -13,6 +12,7 @@ export {
   type ForecastInvalidateOptions,
   type ForecastKeyInfo,
   type ForecastReadOptions,
+  type ForecastResult,
   type ForecastRequest,
   type ForecastSetOptions,
   type ForecastWarmError,
@@ -20,9 +20,9 @@ export {
   type ForecastWarmReport,
   type ForecastWindow,
   type GetOrCalculateOptions,
-  type ParsedForecastKey,
   type TriggerOptions,
 } from './forecast-cache.js';
+export { forecastKey, parseForecastKey, type ForecastKeyParts, type ParsedForecastKey } from './keys.js';
 export {
   addHorizon,
   horizonDays,

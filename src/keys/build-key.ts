@@ -1,5 +1,4 @@
 import { escapeSegment } from './escape.js';
-import { paramsHash } from './params-hash.js';
 
 export type KeyPart = string | number | bigint | boolean | Date;
 
@@ -51,31 +50,4 @@ export function buildKey(
     return escapeSegment(partToString(lookup[name], name));
   });
   return (options.prefix ?? '') + filled;
-}
-
-export interface ForecastKeyParts {
-  userId: string;
-  metric: string;
-  horizon: string;
-  algorithm: string;
-  /** Extra parameters, hashed with {@link paramsHash}. Absent: the segment is `default`, as in the seeds' examples. */
-  params?: Readonly<Record<string, unknown>>;
-}
-
-/**
- * The structured forecast key `forecast:{userId}:{metric}:{horizon}:{algorithm}:{paramsHash}`.
- *
- * @example
- * forecastKey({ userId: 'user_123', metric: 'balance', horizon: '30d', algorithm: 'linear', params: { window_months: 3 } })
- */
-export function forecastKey(parts: ForecastKeyParts): string {
-  const segments = [parts.userId, parts.metric, parts.horizon, parts.algorithm].map((value, i) => {
-    const name = (['userId', 'metric', 'horizon', 'algorithm'] as const)[i] as string;
-    if (typeof value !== 'string' || value.length === 0) {
-      throw new TypeError(`forecastKey ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
-    }
-    return escapeSegment(value);
-  });
-  const hash = parts.params === undefined ? 'default' : paramsHash(parts.params);
-  return `forecast:${segments.join(':')}:${hash}`;
 }

@@ -1,4 +1,4 @@
-export { buildKey, forecastKey, type BuildKeyOptions, type ForecastKeyParts, type KeyPart } from './build-key.js';
+export { buildKey, type BuildKeyOptions, type KeyPart } from './build-key.js';
 export { escapeSegment, unescapeSegment } from './escape.js';
 export { canonicalJson, paramsHash } from './params-hash.js';
 export { assertStoreKey, assertStoreKeys, assertValidKey, DEFAULT_MAX_KEY_LENGTH, isWellFormedKey, loneSurrogateIndex } from './validate.js';

@@ -39,10 +39,10 @@ import { formatDay, utcDayOf } from '../forecast/data/calendar.js';
 import { DuplicateRecordError, RecordNotFoundError } from '../forecast/data/errors.js';
 import type { FinanceStore } from '../forecast/data/store.js';
 import type { Goal, GoalPatch, NewGoal, NewTransaction, RecordChange, Transaction, TransactionPatch, User } from '../forecast/data/types.js';
-import { parseForecastKey, type ForecastCache, type ForecastRequest, type ForecastWarmOptions } from '../forecast/forecast-cache.js';
+import type { ForecastCache, ForecastRequest, ForecastResult, ForecastWarmOptions } from '../forecast/forecast-cache.js';
+import { parseForecastKey } from '../forecast/keys.js';
 import { horizonDays, isHorizon } from '../forecast/horizon.js';
 import type { InvalidationTrigger } from '../forecast/triggers.js';
-import { SourceTracker, type CacheSource, type Measured } from './cache-source.js';
 import { ConnectionGuard, DEFAULT_HTTP_LIMITS, resolveHttpLimits } from './connection-guard.js';
 import { HttpError, invalid, notFound, pathSegments, readJsonBody, sendJson } from './http.js';
 import { bodyObject, bool, day, instantParam, integerParam, money, onlyFields, optionalText, recordId, someField, stringList, text, transactionType, type Body } from './input.js';
@@ -133,7 +133,7 @@ interface CompiledRoute extends Route {
 interface ForecastRead {
   key: string;
   value: unknown;
-  cache: { source: CacheSource; ms: number };
+  cache: { source: string; ms: number };
 }
 
 /**
@@ -173,7 +173,7 @@ function plural(n: number, word: string): string {
 }
 
 /** The log text of a forecast read: `hit (memory) 0.21 ms`, `miss, computed in 12.3 ms`. */
-function outcomeText(read: Measured<unknown>): string {
+function outcomeText(read: ForecastResult<unknown>): string {
   if (read.source !== 'computed') return `hit (${read.source}) ${formatMs(read.ms)}`;
   return read.joined ? `miss, waited for a computation in progress: ${formatMs(read.ms)}` : `miss, computed in ${formatMs(read.ms)}`;
 }
@@ -230,10 +230,9 @@ class ForecastService implements App {
   readonly #maxBody: number;
   readonly #guard: ConnectionGuard;
   readonly #cacheLabel: string | undefined;
-  readonly #tracker = new SourceTracker();
   readonly #routes: readonly CompiledRoute[];
   readonly #started = Date.now();
-  readonly #sources = new Map<CacheSource, number>();
+  readonly #sources = new Map<string, number>();
   readonly #inFlight = new Set<Promise<void>>();
   #requests = 0;
   #closing = false;
@@ -275,10 +274,9 @@ class ForecastService implements App {
     this.server = this.#guard.server;
   }
 
-  /** Starts listening to the cache: where reads were answered, and invalidations arriving from other instances. */
+  /** Starts listening to the cache: invalidations arriving from other instances. */
   async attach(): Promise<void> {
     const cache = await this.#forecasts.cache();
-    this.#tracker.attach(cache);
     const onRemote = (event: { origin: string; type: string; keys?: readonly string[] }): void => {
       // Every value another instance computes arrives as a `keys` message (drop your older copy): routine, so
       // debug. Tags, patterns and clears are that instance's triggers: worth a line.
@@ -331,7 +329,6 @@ class ForecastService implements App {
     clearTimeout(timer);
     this.server.closeAllConnections();
     await closed;
-    this.#tracker.detach();
     this.#detachRemote?.();
   }
 
@@ -476,11 +473,10 @@ class ForecastService implements App {
 
   /** Reads one forecast through the cache, noting and logging where it came from. */
   async #read(label: string, request: ForecastRequest): Promise<ForecastRead> {
-    const key = this.#forecasts.key(request);
-    const read = await this.#tracker.measure(key, () => this.#forecasts.getForecast(request));
+    const read = await this.#forecasts.getForecastResult(request);
     this.#sources.set(read.source, (this.#sources.get(read.source) ?? 0) + 1);
     this.#log.info(`${label} -> ${outcomeText(read)}`);
-    return { key, value: read.value, cache: { source: read.source, ms: round(read.ms) } };
+    return { key: read.key, value: read.value, cache: { source: read.source, ms: round(read.ms) } };
   }
 
   async #forecast({ params, query, label }: Context): Promise<Reply> {

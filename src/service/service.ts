@@ -8,6 +8,7 @@ import { DuplicateRecordError } from '../forecast/data/errors.js';
 import { SqliteFinanceStore } from '../forecast/data/sqlite-store.js';
 import { ForecastCache } from '../forecast/forecast-cache.js';
 import type { Store } from '../stores/contract.js';
+import { openBackend } from '../stores/from-backend.js';
 import { createApp, type App } from './app.js';
 import type { ServiceConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -38,25 +39,17 @@ function redact(url: string): string {
 
 /** The shared tier and bus: Redis with its bus when `REDIS_URL` is set, else a SQLite file on this machine. */
 async function openCacheStore(config: ServiceConfig): Promise<{ store: Store; bus: Bus | undefined; label: string }> {
-  if (config.redisUrl !== undefined) {
-    // Loaded only here: ioredis is an optional peer, and the embedded default must not need it.
-    const [{ redisStore }, { redisBus }] = await Promise.all([import('../stores/redis.js'), import('../bus/redis.js')]);
-    const url = config.redisUrl;
-    const store = redisStore({ url, prefix: config.cachePrefix });
-    let bus: Bus;
-    try {
-      bus = redisBus({ url, channel: `${config.cachePrefix}bus` });
-    } catch (error) {
-      await store.close();
-      throw error;
-    }
-    return { store, bus, label: `memory → redis (${redact(url)}, prefix ${JSON.stringify(config.cachePrefix)}) + bus ${JSON.stringify(`${config.cachePrefix}bus`)}` };
-  }
-  // No bus: a SQLite file is shared only by the processes of this machine, and each keeps its own memory tier,
-  // so run one instance per cache file (or set REDIS_URL for several).
-  mkdirSync(dirname(config.cacheDb), { recursive: true });
-  const { sqliteStore } = await import('../stores/sqlite.js');
-  return { store: sqliteStore({ path: config.cacheDb, namespace: config.cachePrefix }), bus: undefined, label: `memory → sqlite (${config.cacheDb})` };
+  const redis = config.redisUrl !== undefined;
+  // No bus without Redis: a SQLite file is shared only by the processes of this machine, and each keeps its own
+  // memory tier, so run one instance per cache file (or set REDIS_URL for several).
+  if (!redis) mkdirSync(dirname(config.cacheDb), { recursive: true });
+  // The store modules load only when asked for: ioredis is an optional peer, and the embedded default must not need it.
+  const { store, bus } = await openBackend(redis ? 'redis' : 'sqlite', { url: config.redisUrl ?? config.cacheDb, prefix: config.cachePrefix, bus: redis });
+  const label =
+    config.redisUrl !== undefined
+      ? `memory → redis (${redact(config.redisUrl)}, prefix ${JSON.stringify(config.cachePrefix)}) + bus ${JSON.stringify(`${config.cachePrefix}bus`)}`
+      : `memory → sqlite (${config.cacheDb})`;
+  return { store, bus, label };
 }
 
 /** Writes the demo data when the database has no user yet; undefined when it had some. */

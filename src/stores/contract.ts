@@ -28,7 +28,7 @@ export interface StoreWrite {
 
 /**
  * A backend adapter. It moves opaque bytes with an absolute deadline; serialization, tags, staleness and
- * statistics live in the core. Keys arrive without the store's own prefix/namespace; the store adds it, and
+ * statistics live in the core. Keys arrive without the store's own prefix; the store adds it, and
  * `clear` removes only what lies under it. Every error a store raises is a `CacheBackendError` naming it, but
  * for `InvalidKeyError` when a key is not a string or holds a lone surrogate (it could alias another key).
  */
@@ -41,7 +41,7 @@ export interface Store {
   set(key: string, value: Uint8Array, expiresAt: number): Promise<void>;
   /** True when a live entry was removed (stores that cannot tell return true when they may have). */
   delete(key: string): Promise<boolean>;
-  /** Removes every entry under this store's prefix/namespace, never anything else in the backend. */
+  /** Removes every entry under this store's prefix, never anything else in the backend. */
   clear(): Promise<void>;
   /** Releases what the store opened. A client passed in by the user stays open. Idempotent. */
   close(): Promise<void>;
@@ -97,4 +97,22 @@ export const UNREADABLE: Uint8Array = new Uint8Array(0);
 export interface BaseStoreOptions {
   /** Source of "now" for turning deadlines into backend TTLs. @default Date.now */
   clock?: Clock;
+}
+
+/**
+ * The `prefix` option of a store, which also accepts its old name `namespace` (SQL and file stores) so code
+ * written before the rename keeps working. Every store calls the part of the backend it owns its prefix: a
+ * key prefix (Redis, Memcached), the value of the `namespace` column (SQL: the column keeps its name, so
+ * existing tables stay readable), a subdirectory (file).
+ *
+ * @throws {TypeError} when the value is not a string, or both names are given with different values.
+ */
+export function prefixOption(options: { prefix?: string | undefined; namespace?: string | undefined }, fallback: string, owner: string): string {
+  const { prefix, namespace } = options;
+  if (prefix !== undefined && namespace !== undefined && prefix !== namespace) {
+    throw new TypeError(`${owner}: prefix and namespace (its deprecated old name) disagree: ${JSON.stringify(prefix)} vs ${JSON.stringify(namespace)}; pass prefix only`);
+  }
+  const value: unknown = prefix ?? namespace ?? fallback;
+  if (typeof value !== 'string') throw new TypeError(`${owner}: prefix must be a string, got ${typeof value}`);
+  return value;
 }

@@ -3,11 +3,12 @@ import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
+import { Limiter } from '../compute/limit.js';
 import { CacheBackendError, InvalidKeyError } from '../errors.js';
 import { compilePattern, STORE_PATTERN, type PatternMatcher } from '../freshness/pattern.js';
 import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
-import { UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreWrite } from './contract.js';
+import { prefixOption, UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreWrite } from './contract.js';
 
 /** The kinds of filesystem work the store does, as reported to {@link FileStoreOptions.onIo}. */
 export type FileIoOperation = 'read' | 'write' | 'delete' | 'scan';
@@ -20,14 +21,16 @@ export interface FileIoEvent {
 }
 
 export interface FileStoreOptions extends BaseStoreOptions {
-  /** Root directory; created when missing. Several namespaces (and processes) may share it. */
+  /** Root directory; created when missing. Several prefixes (and processes) may share it. */
   directory: string;
   /** Subdirectory holding this store's entries; `clear()` empties only it. Letters, digits, `.`, `_`, `-`. @default 'default' */
+  prefix?: string;
+  /** @deprecated Use `prefix`; the same option under its old name. */
   namespace?: string;
   /**
    * Puts a key in a category: a subdirectory with its own `maxEntriesPerCategory`. `undefined` is the default
    * category. Names of letters, digits, `.`, `_`, `-` (up to 64, not starting with `.`) are used as they are,
-   * anything else is hashed, so a category can never name a path outside the namespace.
+   * anything else is hashed, so a category can never name a path outside the prefix's directory.
    */
   category?: (key: string) => string | undefined;
   /** Entries per category before the least recently used one is removed. @default unbounded */
@@ -96,43 +99,6 @@ function categoryDirectory(category: string | undefined): string {
   return `~${sha256(category).slice(0, 32)}`;
 }
 
-/** FIFO counting semaphore: at most `limit` tasks run; the rest wait their turn in arrival order. */
-class Limiter {
-  readonly limit: number;
-  #active = 0;
-  #waiting: ((() => void) | undefined)[] = [];
-  #head = 0;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  get active(): number {
-    return this.#active;
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#active < this.limit) this.#active++;
-    // The slot is handed over by the finishing task, so `active` never dips and a newcomer cannot jump the queue.
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.#waiting[this.#head];
-      if (next === undefined) {
-        this.#active--;
-      } else {
-        this.#waiting[this.#head++] = undefined;
-        if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-          this.#waiting = this.#waiting.slice(this.#head);
-          this.#head = 0;
-        }
-        next();
-      }
-    }
-  }
-}
-
 /**
  * Per-file mutual exclusion shared by every store of this process (two stores on one directory must agree):
  * writes, deletes and `add` on one entry run one at a time, which makes `add` atomic within the process.
@@ -172,7 +138,7 @@ interface Location {
 /**
  * A persistent cache in a directory tree, shared by the processes of one machine.
  *
- * Layout: `directory/namespace/category/ab/cd/<sha256 of the key>`. Hashed names mean a key can never reach
+ * Layout: `directory/prefix/category/ab/cd/<sha256 of the key>`. Hashed names mean a key can never reach
  * outside the directory, whatever it holds. Each file is a 28-byte header (format, deadline, lengths), the
  * key (needed by `keys()` and to tell SHA-256 collisions apart) and the value. Writes go to a uniquely named
  * temporary file in the same directory which is then renamed over the entry, so a reader sees the old file or
@@ -186,6 +152,9 @@ interface Location {
  * category is first used (reads of such categories touch the mtime, so recency survives restarts). The bound
  * counts what this process wrote or found at that first use; entries other processes write meanwhile are
  * counted by each of them.
+ *
+ * @example
+ * const cache = new Cache({ stores: [fileStore({ directory: './.cache', prefix: 'reports', cleanupInterval: '1h' })] });
  */
 export function fileStore(options: FileStoreOptions): FileStore {
   return new FileStoreImpl(options);
@@ -198,8 +167,8 @@ class FileStoreImpl implements FileStore {
   readonly name: string;
   readonly capabilities: StoreCapabilities;
   readonly #root: string;
-  readonly #namespace: string;
-  readonly #namespaceDir: string;
+  readonly #prefix: string;
+  readonly #prefixDir: string;
   readonly #clock: Clock;
   readonly #category: ((key: string) => string | undefined) | undefined;
   readonly #maxEntries: number | undefined;
@@ -219,11 +188,11 @@ class FileStoreImpl implements FileStore {
     this.name = options.name ?? 'file';
     if (typeof options.directory !== 'string' || options.directory.length === 0) throw this.#error('directory is required');
     this.#root = path.resolve(options.directory);
-    this.#namespace = options.namespace ?? 'default';
-    if (!SAFE_SEGMENT.test(this.#namespace)) {
-      throw new TypeError(`${this.name}: namespace must be 1-64 letters, digits, '.', '_' or '-', not starting with '.', got ${describeKey(this.#namespace)}`);
+    this.#prefix = prefixOption(options, 'default', this.name);
+    if (!SAFE_SEGMENT.test(this.#prefix)) {
+      throw new TypeError(`${this.name}: prefix must be 1-64 letters, digits, '.', '_' or '-', not starting with '.', got ${describeKey(this.#prefix)}`);
     }
-    this.#namespaceDir = path.join(this.#root, this.#namespace);
+    this.#prefixDir = path.join(this.#root, this.#prefix);
     this.#clock = options.clock ?? systemClock;
     this.#category = options.category;
     const max = options.maxEntriesPerCategory;
@@ -231,9 +200,7 @@ class FileStoreImpl implements FileStore {
       throw new TypeError(`${this.name}: maxEntriesPerCategory must be a positive integer, got ${String(max)}`);
     }
     this.#maxEntries = max;
-    const concurrency = options.concurrency ?? 8;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new TypeError(`${this.name}: concurrency must be a positive integer, got ${String(concurrency)}`);
-    this.#limiter = new Limiter(concurrency);
+    this.#limiter = new Limiter(options.concurrency ?? 8, this.name);
     this.#onIo = options.onIo;
     const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 0) throw new TypeError(`${this.name}: maxValueBytes must be an integer >= 0, got ${String(maxValueBytes)}`);
@@ -323,11 +290,11 @@ class FileStoreImpl implements FileStore {
 
   clear(): Promise<void> {
     return this.#operation('clear', undefined, async () => {
-      // Renaming first makes the whole namespace disappear at once: writers racing with the removal would
+      // Renaming first makes the whole prefix directory disappear at once: writers racing with the removal would
       // otherwise recreate directories under `rm` and make it fail with ENOTEMPTY.
-      const trash = path.join(this.#root, `${TRASH_PREFIX}${this.#namespace}-${randomBytes(6).toString('hex')}`);
+      const trash = path.join(this.#root, `${TRASH_PREFIX}${this.#prefix}-${randomBytes(6).toString('hex')}`);
       try {
-        await rename(this.#namespaceDir, trash);
+        await rename(this.#prefixDir, trash);
       } catch (error) {
         if (hasCode(error, 'ENOENT')) return;
         throw error;
@@ -509,7 +476,7 @@ class FileStoreImpl implements FileStore {
         }
       } catch (error) {
         await unlinkQuietly(temporary);
-        // The directory vanished under us (a clear() of this namespace, maybe by another process): once more.
+        // The directory vanished under us (a clear() of this prefix, maybe by another process): once more.
         if (attempt === 0 && hasCode(error, 'ENOENT')) {
           this.#madeDirs.delete(where.directory);
           continue;
@@ -533,7 +500,7 @@ class FileStoreImpl implements FileStore {
       throw this.#error(`category(${describeKey(key)}) threw: ${messageOf(error)}`, error, key);
     }
     const hash = sha256(key);
-    const categoryDir = path.join(this.#namespaceDir, categoryDirectory(category));
+    const categoryDir = path.join(this.#prefixDir, categoryDirectory(category));
     const directory = path.join(categoryDir, hash.slice(0, 2), hash.slice(2, 4));
     return { file: path.join(directory, hash), directory, categoryDir };
   }
@@ -609,9 +576,9 @@ class FileStoreImpl implements FileStore {
 
   // ---- walking: keys(), prune() ----
 
-  /** Entry files under `directory` (a namespace or one category), a leaf directory at a time. */
+  /** Entry files under `directory` (the prefix's or one category's), a leaf directory at a time. */
   async *#entryFiles(directory: string, temporaries?: string[]): AsyncGenerator<string[]> {
-    const depth = directory === this.#namespaceDir ? 0 : 1;
+    const depth = directory === this.#prefixDir ? 0 : 1;
     yield* this.#walk(directory, depth, temporaries);
   }
 
@@ -645,7 +612,7 @@ class FileStoreImpl implements FileStore {
     const seen = new Set<string>();
     try {
       this.#checkOpen('keys');
-      for await (const files of this.#entryFiles(this.#namespaceDir)) {
+      for await (const files of this.#entryFiles(this.#prefixDir)) {
         this.#checkOpen('keys');
         const entries = await Promise.all(files.map((file) => this.#io('scan', () => this.#read(file, undefined, { value: false, touch: false }))));
         for (const entry of entries) {
@@ -662,7 +629,7 @@ class FileStoreImpl implements FileStore {
   async #prune(): Promise<number> {
     let removed = 0;
     const temporaries: string[] = [];
-    for await (const files of this.#entryFiles(this.#namespaceDir, temporaries)) {
+    for await (const files of this.#entryFiles(this.#prefixDir, temporaries)) {
       const results = await Promise.all(
         files.map(async (file) => {
           const entry = await this.#io('scan', () => this.#read(file, undefined, { value: false, touch: false }));
@@ -700,7 +667,7 @@ class FileStoreImpl implements FileStore {
     }
     const staleBefore = Date.now() - STALE_TEMP_MS;
     for (const child of children) {
-      if (!child.isDirectory() || !child.name.startsWith(`${TRASH_PREFIX}${this.#namespace}-`)) continue;
+      if (!child.isDirectory() || !child.name.startsWith(`${TRASH_PREFIX}${this.#prefix}-`)) continue;
       const trash = path.join(this.#root, child.name);
       await this.#io('delete', async () => {
         try {

@@ -18,7 +18,7 @@ export interface MemcachedStoreOptions extends BaseStoreOptions {
    * retry and timeout settings still apply underneath this store's `timeout`.
    */
   client?: MemcachedClient;
-  /** Put before every key; separates applications and namespaces sharing the servers. @default 'tiercache:' */
+  /** Put before every key; separates the applications (and caches) sharing the servers. @default 'tiercache:' */
   prefix?: string;
   /** @default 'memcached' */
   name?: string;
@@ -58,6 +58,10 @@ const STATUS_EXISTS = 0x02;
  * so the extra second only delays when memory is reclaimed. Beyond 30 days the protocol wants an absolute Unix
  * time, taken from the wall clock (the server is assumed to agree with it); past 2106 nothing fits in 32 bits
  * and 0 ("no expiry", LRU eviction only) is sent.
+ *
+ * @example
+ * memcachedExpiration(now + 1_500, now); // 3: rounded up, plus one second
+ * memcachedExpiration(now - 1, now); // undefined: delete instead
  */
 export function memcachedExpiration(expiresAt: number, now: number, wallClockMs: number = Date.now()): number | undefined {
   if (Number.isNaN(expiresAt) || expiresAt <= now) return undefined;
@@ -78,7 +82,7 @@ function messageOf(error: unknown): string {
 /**
  * A store on Memcached (through memjs, the binary protocol).
  *
- * Namespacing: memcached cannot list or delete by prefix, so every key is `prefix + generation + ':' + key`
+ * Prefixes: memcached cannot list or delete by prefix, so every key is `prefix + generation + ':' + key`
  * with the generation kept at `prefix + '__ns'`. `clear()` writes a new random generation: O(1), and the old
  * generation's entries become unreachable and expire (or are evicted) on their own. A random token rather
  * than a counter because an evicted or restarted counter would start again at a value whose old entries may
@@ -89,7 +93,7 @@ function messageOf(error: unknown): string {
  * process is seen by the very next operation here: in particular a `delete` (an invalidation) always reaches
  * the current generation. The price is one extra small request per operation (per batch for the `*Many`
  * calls), not an extra round trip. With several servers the generation lives on one of them (memjs hashes
- * keys to servers): while that one is down, every operation of the namespace fails rather than risk serving
+ * keys to servers): while that one is down, every operation under the prefix fails rather than risk serving
  * entries a clear() elsewhere had removed.
  *
  * Keys longer than memcached's 250 bytes, or holding spaces, control or non-ASCII characters, are replaced by
@@ -99,6 +103,9 @@ function messageOf(error: unknown): string {
  *
  * Each value carries a 9-byte header (format version, exact deadline), so a `get` never returns an entry
  * after its deadline despite memcached's one-second resolution.
+ *
+ * @example
+ * const cache = new Cache({ stores: [memcachedStore({ servers: ['10.0.0.5:11211', '10.0.0.6:11211'], prefix: 'myapp:' })] });
  */
 export function memcachedStore(options: MemcachedStoreOptions = {}): MemcachedStore {
   return new MemcachedStoreImpl(options);

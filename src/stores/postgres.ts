@@ -9,7 +9,12 @@ import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './c
 interface PostgresStoreCommonOptions extends BaseStoreOptions {
   /** Table holding the entries; created when missing. Letters, digits and `_`, at most 48 characters. @default 'tiercache_entries' */
   table?: string;
-  /** Rows of other namespaces in the same table are never read, listed, pruned or cleared. @default 'default' */
+  /**
+   * The part of the table this store owns (the rows whose `namespace` column holds it): rows under other
+   * prefixes in the same table are never read, listed, pruned or cleared. @default 'default'
+   */
+  prefix?: string;
+  /** @deprecated Use `prefix`; the same option under its old name. */
   namespace?: string;
   /** Names the store in errors, events and stats. @default 'postgres' */
   name?: string;
@@ -37,7 +42,7 @@ export type PostgresStoreOptions = PostgresStoreCommonOptions &
 // The index name adds 15 characters to the table name and PostgreSQL truncates identifiers at 63 bytes.
 const KEYS_PAGE_SIZE = 500;
 const PRUNE_BATCH_SIZE = 5_000;
-// Bind messages carry at most 65535 parameters; 4 per row plus the namespace.
+// Bind messages carry at most 65535 parameters; 4 per row plus the prefix.
 const SET_MANY_ROWS_PER_STATEMENT = 1_000;
 const SCHEMA_ATTEMPTS = 5;
 // Defaults for a pool the store opens, so that calls fail instead of hanging when the server is away:
@@ -95,9 +100,12 @@ interface RegclassRow extends QueryResultRow {
  * {@link Store.prune} (also run on a timer) deletes them. The table is created on first use.
  *
  * Queries use unnamed statements, so the store also works behind a transaction-mode connection pooler.
+ *
+ * @example
+ * const cache = new Cache({ stores: [postgresStore({ connectionString: 'postgres://app@db.internal:5432/app' })] });
  */
 export function postgresStore(options: PostgresStoreOptions): Store {
-  const { table, namespace, name, clock, pruneInterval } = resolveSqlOptions(options, 'postgresStore', 'postgres');
+  const { table, prefix, name, clock, pruneInterval } = resolveSqlOptions(options, 'postgresStore', 'postgres');
   const sources = [options.connectionString, options.poolConfig, options.pool].filter((source) => source !== undefined);
   if (sources.length !== 1) throw new TypeError('postgresStore needs exactly one of connectionString, poolConfig or pool');
   const connectionString: unknown = options.connectionString;
@@ -280,7 +288,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     let total = 0;
     for (;;) {
       const rows = await query<CountRow>('prune', `WITH gone AS (${sql.prune} RETURNING 1) SELECT count(*)::int AS n FROM gone`, [
-        namespace,
+        prefix,
         now(),
         PRUNE_BATCH_SIZE,
       ]);
@@ -306,10 +314,10 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       if (entry.expiresAt <= at) expired.push(entry.key);
       else live.push(entry);
     }
-    if (expired.length > 0) await client.query(sql.deleteKeys, [namespace, expired]);
+    if (expired.length > 0) await client.query(sql.deleteKeys, [prefix, expired]);
     for (let start = 0; start < live.length; start += SET_MANY_ROWS_PER_STATEMENT) {
       const chunk = live.slice(start, start + SET_MANY_ROWS_PER_STATEMENT);
-      const values: unknown[] = [namespace];
+      const values: unknown[] = [prefix];
       const rows = chunk.map((entry) => {
         values.push(entry.key, bytea(entry.value, entry.key), deadline(entry.expiresAt));
         const n = values.length;
@@ -332,7 +340,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     let cursor = literalPrefix(pattern);
     let first = true;
     for (;;) {
-      const page = await query<KeyRow>('keys', first ? sql.keysFirst : sql.keysNext, [namespace, cursor, like, now(), KEYS_PAGE_SIZE]);
+      const page = await query<KeyRow>('keys', first ? sql.keysFirst : sql.keysNext, [prefix, cursor, like, now(), KEYS_PAGE_SIZE]);
       first = false;
       for (const row of page) yield row.key;
       const last = page[page.length - 1];
@@ -347,7 +355,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
 
     async get(key) {
       assertStoreKey(name, key);
-      const rows = await query<ValueRow>('get', sql.get, [namespace, key, now()], key);
+      const rows = await query<ValueRow>('get', sql.get, [prefix, key, now()], key);
       return rows[0]?.value;
     },
 
@@ -355,19 +363,19 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       assertStoreKey(name, key);
       checkDeadline(expiresAt, key);
       const at = now();
-      if (expiresAt <= at) await query('set', sql.deleteKeys, [namespace, [key]], key);
-      else await query('set', sql.upsert, [namespace, key, bytea(value, key), deadline(expiresAt)], key);
+      if (expiresAt <= at) await query('set', sql.deleteKeys, [prefix, [key]], key);
+      else await query('set', sql.upsert, [prefix, key, bytea(value, key), deadline(expiresAt)], key);
     },
 
     async delete(key) {
       assertStoreKey(name, key);
       // The row goes even when expired (it is garbage anyway); only a live one counts as removed.
-      const rows = await query<LiveRow>('delete', sql.delete, [namespace, key, now()], key);
+      const rows = await query<LiveRow>('delete', sql.delete, [prefix, key, now()], key);
       return rows[0]?.live === true;
     },
 
     async clear() {
-      await query('clear', sql.clear, [namespace]);
+      await query('clear', sql.clear, [prefix]);
     },
 
     close() {
@@ -389,7 +397,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
         assertOpen();
         return [];
       }
-      const rows = await query<KeyValueRow>('getMany', sql.getMany, [namespace, [...new Set(keys)], now()]);
+      const rows = await query<KeyValueRow>('getMany', sql.getMany, [prefix, [...new Set(keys)], now()]);
       const found = new Map(rows.map((row) => [row.key, row.value]));
       return keys.map((key) => found.get(key));
     },
@@ -409,7 +417,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
         assertOpen();
         return 0;
       }
-      const rows = await query<CountRow>('deleteMany', sql.deleteMany, [namespace, [...new Set(keys)], now()]);
+      const rows = await query<CountRow>('deleteMany', sql.deleteMany, [prefix, [...new Set(keys)], now()]);
       return rows[0]?.n ?? 0;
     },
 
@@ -422,7 +430,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
         assertOpen(key);
         return false;
       }
-      const rows = await query('add', sql.add, [namespace, key, bytea(value, key), deadline(expiresAt), at], key);
+      const rows = await query('add', sql.add, [prefix, key, bytea(value, key), deadline(expiresAt), at], key);
       return rows.length === 1;
     },
 

@@ -10,7 +10,7 @@ import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './c
 
 interface RedisStoreCommonOptions extends BaseStoreOptions {
   /**
-   * Namespace of this store: every key is stored as `prefix + key`, and `clear()` removes only keys that start
+   * Put in front of every key of this store: every key is stored as `prefix + key`, and `clear()` removes only keys that start
    * with it. An empty prefix makes `clear()` remove every key of the database.
    *
    * On a cluster, a prefix holding a hash tag (`{app}:`) sends every key to one slot, hence one node: multi-key
@@ -81,6 +81,8 @@ const MULTI_KEY_CHUNK = 1000;
 /**
  * replaceIf: KEYS[1] the key, ARGV[1] the bytes its value must start with, ARGV[2] the new value (may be
  * empty), ARGV[3] the TTL in ms ('0' removes the key). Returns 1 when it replaced, 0 when the key held something else.
+ * The script knows no entry layout: the core's lease fence sends an entry's fixed header as ARGV[1]
+ * (`identityOf` in entry.ts, ENTRY_HEADER_BYTES long), and test/entry.test.ts checks that round trip.
  */
 const REPLACE_IF = `
 local current = redis.call('GET', KEYS[1])
@@ -288,6 +290,9 @@ function crc16(bytes: Uint8Array, start: number, end: number): number {
  * The Redis Cluster hash slot of a key: CRC16/XMODEM of its UTF-8 bytes, mod 16384. When the key has a
  * non-empty `{...}` section (the first `{` and the first `}` after it), only that section is hashed, so
  * keys sharing a hash tag share a slot.
+ *
+ * @example
+ * redisHashSlot('{user:1}:profile') === redisHashSlot('{user:1}:orders'); // true: same hash tag
  */
 export function redisHashSlot(key: string | Uint8Array): number {
   const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
@@ -1028,6 +1033,10 @@ export class RedisStore implements Store {
    * `deletePrefix` starts it by itself, answering by SCAN meanwhile; call this at startup to have the index
    * ready for the first one. Resolves true when the index is complete; false when it was dropped while being
    * built (evicted, or `clear()` ran), in which case the next `deletePrefix` builds it again.
+   *
+   * @example
+   * const store = redisStore({ url });
+   * await store.buildIndex(); // at startup: the first pattern invalidation is then cheap
    */
   async buildIndex(): Promise<boolean> {
     const index = this.index;

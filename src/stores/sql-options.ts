@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
+import { prefixOption } from './contract.js';
 
 // The index name adds 15 characters and both names must stay usable as PostgreSQL identifiers too (63 bytes),
 // so the same table option works for either SQL store.
@@ -7,6 +8,7 @@ export const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 
 export interface SqlStoreOptions {
   table?: string;
+  prefix?: string;
   namespace?: string;
   name?: string;
   clock?: Clock;
@@ -15,7 +17,8 @@ export interface SqlStoreOptions {
 
 export interface ResolvedSqlOptions {
   table: string;
-  namespace: string;
+  /** The store's prefix: the value of the table's `namespace` column for its rows. */
+  prefix: string;
   name: string;
   clock: Clock;
   pruneInterval: number;
@@ -28,8 +31,7 @@ export function resolveSqlOptions(options: SqlStoreOptions, factory: string, def
   if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
     throw new TypeError(`table must match ${String(TABLE_NAME)} (letters, digits, _), got ${JSON.stringify(table)}`);
   }
-  const namespace = options.namespace ?? 'default';
-  if (typeof namespace !== 'string') throw new TypeError(`namespace must be a string, got ${typeof namespace}`);
+  const prefix = prefixOption(options, 'default', factory);
   const name = options.name ?? defaultName;
   if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
   const clock = options.clock ?? systemClock;
@@ -40,7 +42,7 @@ export function resolveSqlOptions(options: SqlStoreOptions, factory: string, def
   if (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval < 0) {
     throw new TypeError(`pruneInterval must be a finite number of milliseconds >= 0, got ${String(pruneInterval)}`);
   }
-  return { table, namespace, name, clock, pruneInterval };
+  return { table, prefix, name, clock, pruneInterval };
 }
 
 /**

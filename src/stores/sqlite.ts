@@ -9,7 +9,12 @@ import type { BaseStoreOptions, Store, StoreCapabilities, StoreWrite } from './c
 interface SqliteStoreCommonOptions extends BaseStoreOptions {
   /** Table holding the entries; created when missing. Letters, digits and `_`, at most 48 characters. @default 'tiercache_entries' */
   table?: string;
-  /** Rows of other namespaces in the same table are never read, listed, pruned or cleared. @default 'default' */
+  /**
+   * The part of the table this store owns (the rows whose `namespace` column holds it): rows under other
+   * prefixes in the same table are never read, listed, pruned or cleared. @default 'default'
+   */
+  prefix?: string;
+  /** @deprecated Use `prefix`; the same option under its old name. */
   namespace?: string;
   /** Names the store in errors, events and stats. @default 'sqlite' */
   name?: string;
@@ -43,7 +48,7 @@ const KEYS_PAGE_SIZE = 500;
 // loop) get a turn between batches instead of waiting behind one huge delete.
 const PRUNE_BATCH_SIZE = 1_000;
 // SQLITE_MAX_LENGTH (1e9 bytes in better-sqlite3's build, also SQLite's default) bounds a whole row, so the
-// key, namespace and record header need a little of it.
+// key, prefix and record header need a little of it.
 const MAX_VALUE_BYTES = 1_000_000_000 - 1_000_000;
 
 /**
@@ -53,9 +58,12 @@ const MAX_VALUE_BYTES = 1_000_000_000 - 1_000_000;
  *
  * better-sqlite3 is synchronous, so every call runs to completion on the calling thread; the Promise API
  * exists for uniformity with the other stores.
+ *
+ * @example
+ * const cache = new Cache({ stores: [sqliteStore({ path: './cache.db', pruneInterval: 300_000 })] });
  */
 export function sqliteStore(options: SqliteStoreOptions): Store {
-  const { table, namespace, name, clock, pruneInterval } = resolveSqlOptions(options, 'sqliteStore', 'sqlite');
+  const { table, prefix, name, clock, pruneInterval } = resolveSqlOptions(options, 'sqliteStore', 'sqlite');
   const hasPath = options.path !== undefined;
   const hasDatabase = options.database !== undefined;
   if (hasPath === hasDatabase) throw new TypeError('sqliteStore needs exactly one of path or database');
@@ -107,8 +115,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
   const writeOne = (key: string, value: Uint8Array, expiresAt: number, at: number): void => {
     if (Number.isNaN(expiresAt)) throw fail('expiresAt is NaN', undefined, key);
-    if (expiresAt <= at) statements.delete.run(namespace, key);
-    else statements.upsert.run(namespace, key, blob(value, key), deadline(expiresAt));
+    if (expiresAt <= at) statements.delete.run(prefix, key);
+    else statements.upsert.run(prefix, key, blob(value, key), deadline(expiresAt));
   };
 
   const setManyTx = db.transaction((entries: readonly StoreWrite[], at: number) => {
@@ -116,14 +124,14 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   });
   const getManyTx = db.transaction((keys: readonly string[], at: number) =>
     keys.map((key) => {
-      const row = statements.get.get(namespace, key, at);
+      const row = statements.get.get(prefix, key, at);
       return row === undefined ? undefined : bytesOf(row, key);
     }),
   );
   const deleteManyTx = db.transaction((keys: readonly string[], at: number) => {
     let removed = 0;
     for (const key of keys) {
-      const expiresAt = statements.delete.get(namespace, key);
+      const expiresAt = statements.delete.get(prefix, key);
       if (expiresAt !== undefined && expiresAt > at) removed++;
     }
     return removed;
@@ -136,7 +144,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       let removed: number;
       try {
         const at = now();
-        removed = statements.pruneBatch.run(namespace, namespace, at, PRUNE_BATCH_SIZE, at).changes;
+        removed = statements.pruneBatch.run(prefix, prefix, at, PRUNE_BATCH_SIZE, at).changes;
       } catch (error) {
         throw fail('prune failed', error);
       }
@@ -156,7 +164,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return run(() => {
         assertOpen(key);
         assertStoreKey(name, key);
-        const row = statements.get.get(namespace, key, now());
+        const row = statements.get.get(prefix, key, now());
         return row === undefined ? undefined : bytesOf(row, key);
       }, 'get', key);
     },
@@ -174,7 +182,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         assertOpen(key);
         assertStoreKey(name, key);
         // The row goes even when expired (it is garbage anyway); only a live one counts as removed.
-        const expiresAt = statements.delete.get(namespace, key);
+        const expiresAt = statements.delete.get(prefix, key);
         return expiresAt !== undefined && expiresAt > now();
       }, 'delete', key);
     },
@@ -182,7 +190,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     clear() {
       return run(() => {
         assertOpen();
-        statements.clear.run(namespace);
+        statements.clear.run(prefix);
       }, 'clear');
     },
 
@@ -234,7 +242,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         // Nothing to store, and a live entry must not be disturbed by a write that never existed.
         if (expiresAt <= at) return false;
         // One statement: SQLite serializes writers, so insert-or-replace-if-expired is atomic across processes.
-        return statements.add.run(namespace, key, blob(value, key), deadline(expiresAt), at).changes === 1;
+        return statements.add.run(prefix, key, blob(value, key), deadline(expiresAt), at).changes === 1;
       }, 'add', key);
     },
 
@@ -258,7 +266,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       let page: string[];
       try {
         const statement = first ? statements.keysFirst : statements.keysNext;
-        page = statement.all(namespace, cursor, glob, now(), KEYS_PAGE_SIZE);
+        page = statement.all(prefix, cursor, glob, now(), KEYS_PAGE_SIZE);
       } catch (error) {
         throw fail('keys failed', error);
       }

@@ -26,10 +26,10 @@ export interface ConformanceContext {
 
 export interface ConformanceOptions {
   /**
-   * Makes a new store whose entries live under `namespace` (a prefix, a table namespace, a directory...).
-   * Two stores made with different namespaces on the same backend must not see each other's entries.
+   * Makes a new store whose entries live under `prefix` (a key prefix, a table prefix, a directory...).
+   * Two stores made with different prefixes on the same backend must not see each other's entries.
    */
-  create(namespace: string): Store | Promise<Store>;
+  create(prefix: string): Store | Promise<Store>;
   /** Largest value to try, in bytes. @default min(capabilities.maxValueBytes, 4 MiB) */
   largeValueBytes?: number;
 }
@@ -51,7 +51,7 @@ export interface ConformanceCase {
 type Offering<M extends OptionalStoreMethod> = Store & Required<Pick<Store, M>>;
 
 let sequence = 0;
-function namespace(): string {
+function freshPrefix(): string {
   sequence++;
   return `conf${process.pid}x${Date.now().toString(36)}x${sequence}`;
 }
@@ -97,7 +97,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
       async run(context?: ConformanceContext) {
         const opened: Store[] = [];
         const open = async () => {
-          const store = await options.create(namespace());
+          const store = await options.create(freshPrefix());
           opened.push(store);
           return store;
         };
@@ -190,7 +190,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     for (const [i, key] of keys.entries()) same(await store.get(key), bytes(i), `key ${key.slice(0, 20)}`);
   });
 
-  add('stores under different namespaces do not see each other, and clear touches only its own', async (a, open) => {
+  add('stores under different prefixes do not see each other, and clear touches only its own', async (a, open) => {
     const b = await open();
     await a.set('k', text('a'), later(60_000));
     await b.set('k', text('b'), later(60_000));
@@ -300,7 +300,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     assert.equal(await store.deletePrefix('user_1'), 3, 'user_1, user_12 and user_1:a (no segments)');
     assert.equal(await store.get('user_12'), undefined);
     same(await store.get('user_2'), text('user_2'), 'a key outside the prefix stays');
-    same(await other.get('user_1'), text('other'), 'another namespace is untouched');
+    same(await other.get('user_1'), text('other'), 'another prefix is untouched');
     assert.equal(await store.deletePrefix('a*'), 2, '* is an ordinary character');
     same(await store.get('abc'), text('abc'), 'abc does not start with "a*"');
     assert.equal(await store.deletePrefix('q?'), 1, '? is an ordinary character');
@@ -312,7 +312,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     assert.equal(await store.deletePrefix('nothing:'), 0);
     assert.equal(await store.deletePrefix(''), 5, 'an empty prefix removes every entry left: user_2, abc, qx1, üx, 😁a');
     assert.equal(await store.get('user_2'), undefined);
-    same(await other.get('user_1'), text('other'), 'another namespace is still untouched');
+    same(await other.get('user_1'), text('other'), 'another prefix is still untouched');
   });
 
   define('appendLog and readLog keep records in order, newest `limit`, capped (appendLog, readLog)', ['appendLog', 'readLog'], async (store, open) => {
@@ -328,7 +328,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     assert.deepEqual(await store.readLog('events', Date.now() + 3_600_000, 100), [], 'nothing appended after a future time');
     assert.deepEqual(await store.readLog('other-log', since, 100), [], 'logs are kept apart by name');
     const neighbour = await open();
-    assert.deepEqual(await neighbour.readLog('events', since, 100), [], 'another namespace has its own log');
+    assert.deepEqual(await neighbour.readLog('events', since, 100), [], 'another prefix has its own log');
 
     const total = 300;
     await Promise.all(Array.from({ length: total }, (_, i) => store.appendLog('capped', bytes(i & 0xff, i >> 8), 10)));
@@ -338,7 +338,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     same(capped[capped.length - 1], bytes((total - 1) & 0xff, (total - 1) >> 8), 'the newest record is kept');
   });
 
-  define('keys(pattern) matches * and ? and nothing outside the namespace (keys)', ['keys'], async (store, open) => {
+  define('keys(pattern) matches * and ? and nothing outside the prefix (keys)', ['keys'], async (store, open) => {
     const other = await open();
     for (const key of ['user:1:a', 'user:2:a', 'user:10:b', 'order:1', 'user%3A*:x']) await store.set(key, text(key), later(60_000));
     await other.set('user:1:a', text('other'), later(60_000));

@@ -193,7 +193,7 @@ export class Reader {
     if (index > 0) engine.stack.backfill(full, bytes, entry.expiresAt, entry.createdAt, index);
   }
 
-  /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired, a lease marker, or unreadable. */
+  /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired, a lease entry, or unreadable. */
   open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: DecodedEntry } | undefined {
     const engine = this.#engine;
     try {

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { createdAtOf } from '../entry.js';
 import { CacheBackendError, isCacheError } from '../errors.js';
 import type { Store } from '../stores/contract.js';
 
@@ -19,13 +20,20 @@ export interface BreakerOptions {
 
 export interface StoreTierOptions {
   store: Store;
-  /** Longest an entry may live in this tier (shorter than the entry's own TTL caps it here only). */
+  /**
+   * Longest an entry may live in this tier (shorter than the entry's own TTL caps it here only).
+   * @default none (the entry's own TTL)
+   */
   maxTtl?: number | string;
   /**
    * Longest a single operation on this store may take before it counts as failed, in ms or a duration.
    * @default '1s'
    */
   timeout?: number | string;
+  /**
+   * When to stop calling a failing store, and when to try it again.
+   * @default { failures: 5, cooldown: '5s' }
+   */
   breaker?: BreakerOptions;
   /**
    * Most keys whose failed writes wait for the store to come back. Past it, the oldest pending writes are
@@ -273,10 +281,4 @@ export class StoreTier {
       this.#openedAt = this.#clock.now();
     }
   }
-}
-
-/** Reads the `createdAt` of an encoded entry without decoding the rest; undefined when unreadable. */
-export function createdAtOf(bytes: Uint8Array): number | undefined {
-  if (bytes.length < 18 || bytes[0] !== 1) return undefined;
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(2, true);
 }

@@ -157,6 +157,9 @@ export class CronExpression {
    * The first firing strictly after `after` (whole minutes), or `undefined` when nothing fires within 100
    * years of it. The search jumps over whole months, days and hours that cannot match, so even a
    * 29 February expression costs a few dozen steps per year searched.
+   *
+   * @example
+   * new CronExpression('@daily', { timezone: 'UTC' }).nextAfter(Date.UTC(2026, 0, 1, 12)); // 2026-01-02T00:00:00.000Z
    */
   nextAfter(after: Date | number): Date | undefined {
     const afterMs = typeof after === 'number' ? after : after instanceof Date ? after.getTime() : Number.NaN;
@@ -176,7 +179,12 @@ export class CronExpression {
     }
   }
 
-  /** True when `date` falls in a minute this expression fires in. */
+  /**
+   * True when `date` falls in a minute this expression fires in.
+   *
+   * @example
+   * new CronExpression('0,30 9 * * *').matches(new Date(2026, 0, 1, 9, 30)); // true
+   */
   matches(date: Date | number): boolean {
     const ms = typeof date === 'number' ? date : date.getTime();
     if (!Number.isFinite(ms)) throw new TypeError(`matches needs a valid Date or epoch milliseconds, got ${String(date)}`);
@@ -189,6 +197,12 @@ export class CronExpression {
     );
   }
 
+  /**
+   * The expression as given.
+   *
+   * @example
+   * String(parseCron('0 2 * * *')); // '0 2 * * *'
+   */
   toString(): string {
     return this.expression;
   }

@@ -1,5 +1,6 @@
 import type { Cache, GetOrSetOptions, KeyInfo, LoaderContext } from '../cache.js';
 import { systemClock, type Clock } from '../clock.js';
+import { Limiter } from '../compute/limit.js';
 import { parseDuration, type Ttl } from '../ttl.js';
 import { unrefTimer, type SetTimer } from './timer.js';
 import type { WarmingTask } from './warmer.js';
@@ -72,7 +73,13 @@ export class HotKeys {
     this.#base = clock.now();
   }
 
-  /** Counts `weight` (default 1, must be >= 0) reads of `key` now. One `Map` update; no validation, since it runs per cache read. */
+  /**
+   * Counts `weight` (default 1, must be >= 0) reads of `key` now. One `Map` update; no validation, since it runs per cache read.
+   *
+   * @example
+   * hotKeys.record('fx:usd'); // one read now
+   * hotKeys.record('report:q1', 5); // five reads now
+   */
   record(key: string, weight = 1): void {
     const now = this.#clock.now();
     let exponent = (now - this.#base) / this.#halfLife;
@@ -86,22 +93,43 @@ export class HotKeys {
     if (previous === undefined && this.#scores.size > this.#capacity) this.#shrink();
   }
 
-  /** The decayed read count of `key` (0 when untracked). */
+  /**
+   * The decayed read count of `key` (0 when untracked).
+   *
+   * @example
+   * const reads = hotKeys.score('fx:usd'); // 1 right after one read, 0.5 one half-life later
+   */
   score(key: string): number {
     const stored = this.#scores.get(key);
     return stored === undefined ? 0 : stored * this.#decay();
   }
 
+  /**
+   * True when the score of `key` is at least `hotScore`.
+   *
+   * @example
+   * if (hotKeys.isHot('fx:usd')) await refresh('fx:usd');
+   */
   isHot(key: string): boolean {
     return this.score(key) >= this.#hotScore;
   }
 
-  /** The `limit` keys with the highest scores, highest first. */
+  /**
+   * The `limit` keys with the highest scores, highest first.
+   *
+   * @example
+   * for (const { key, score } of hotKeys.top(5)) log.info({ key, score }, 'hot key');
+   */
   top(limit = 10): HotKey[] {
     return this.#ranked(0, limit);
   }
 
-  /** The hot keys (score at least `hotScore`), hottest first. */
+  /**
+   * The hot keys (score at least `hotScore`), hottest first.
+   *
+   * @example
+   * const keys = hotKeys.hot().map((hot) => hot.key);
+   */
   hot(): HotKey[] {
     return this.#ranked(this.#hotScore, Number.POSITIVE_INFINITY);
   }
@@ -111,10 +139,22 @@ export class HotKeys {
     return this.#scores.size;
   }
 
+  /**
+   * Stops tracking `key`; true when it was tracked.
+   *
+   * @example
+   * hotKeys.forget('fx:usd'); // true when it was tracked
+   */
   forget(key: string): boolean {
     return this.#scores.delete(key);
   }
 
+  /**
+   * Forgets every key.
+   *
+   * @example
+   * hotKeys.clear();
+   */
   clear(): void {
     this.#scores.clear();
     this.#base = this.#clock.now();
@@ -124,6 +164,11 @@ export class HotKeys {
    * Counts every `hit` and `miss` of `cache` (keys as events carry them: namespace included). Listening to
    * hits makes the cache build an event payload per hit, the price of learning from them. Returns a function
    * that stops listening.
+   *
+   * @example
+   * const detach = hotKeys.attach(cache);
+   * // later
+   * detach();
    */
   attach(cache: CacheEventSource): () => void {
     const onRead = (event: { key: string }) => this.record(event.key);
@@ -247,7 +292,8 @@ export class Refresher {
   readonly #tasks: TaskSource | undefined;
   readonly #interval: number;
   readonly #refreshAhead: number;
-  readonly #concurrency: number;
+  /** Bounds the refreshes running at once, across passes (a manual tick can overlap a timed one). */
+  readonly #limiter: Limiter;
   readonly #setTimer: SetTimer;
   readonly #onError: ((error: unknown, key: string) => void) | undefined;
   readonly #loaders = new Map<string, Registered>();
@@ -265,19 +311,24 @@ export class Refresher {
     if (typeof refreshAhead !== 'number' || !(refreshAhead > 0 && refreshAhead < 1)) {
       throw new TypeError(`refreshAhead must be a fraction between 0 and 1, got ${String(refreshAhead)}`);
     }
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be an integer >= 1, got ${String(concurrency)}`);
+    const limiter = new Limiter(concurrency);
     if (typeof setTimer !== 'function') throw new TypeError('setTimer must be a function');
     this.#cache = cache;
     this.#hotKeys = hotKeys;
     this.#tasks = tasks;
     this.#interval = intervalMs;
     this.#refreshAhead = refreshAhead;
-    this.#concurrency = concurrency;
+    this.#limiter = limiter;
     this.#setTimer = setTimer;
     this.#onError = onError;
   }
 
-  /** Gives `key` (as the cache is called with it) a loader to refresh it with; replaces an earlier one. */
+  /**
+   * Gives `key` (as the cache is called with it) a loader to refresh it with; replaces an earlier one.
+   *
+   * @example
+   * refresher.register('fx:rates', () => fetchRates(), { ttl: '5m', tags: ['fx'] });
+   */
   register<T>(key: string, loader: (context: LoaderContext) => T | Promise<T>, options: RefreshOptions = {}): this {
     if (typeof key !== 'string' || key.length === 0) throw new TypeError('key must be a non-empty string');
     if (typeof loader !== 'function') throw new TypeError(`loader for ${JSON.stringify(key)} must be a function`);
@@ -285,11 +336,22 @@ export class Refresher {
     return this;
   }
 
+  /**
+   * Removes the loader of `key`; true when it had one.
+   *
+   * @example
+   * refresher.unregister('fx:rates'); // true when it had a loader
+   */
   unregister(key: string): boolean {
     return this.#loaders.delete(key);
   }
 
-  /** Checks hot keys every `interval` from now on. */
+  /**
+   * Checks hot keys every `interval` from now on.
+   *
+   * @example
+   * const refresher = new Refresher(cache, { hotKeys }).start();
+   */
   start(): this {
     if (!this.#running) {
       this.#running = true;
@@ -298,7 +360,12 @@ export class Refresher {
     return this;
   }
 
-  /** Stops checking, then resolves once the refreshes in progress have finished. */
+  /**
+   * Stops checking, then resolves once the refreshes in progress have finished.
+   *
+   * @example
+   * process.on('SIGTERM', () => void refresher.stop());
+   */
   async stop(): Promise<void> {
     this.#running = false;
     this.#cancel?.();
@@ -306,7 +373,12 @@ export class Refresher {
     await Promise.all(this.#inFlight.values());
   }
 
-  /** One pass over the hot keys; resolves when the refreshes it started have finished. */
+  /**
+   * One pass over the hot keys; resolves when the refreshes it started have finished.
+   *
+   * @example
+   * const { checked, started, failed } = await refresher.tick(); // one pass now, as the timer would
+   */
   async tick(): Promise<RefreshReport> {
     const { report, refreshes } = await this.#scan();
     const results = await Promise.all(refreshes);
@@ -332,7 +404,7 @@ export class Refresher {
     const refreshes: Promise<boolean>[] = [];
     const prefix = this.#cache.namespacePath ?? '';
     for (const { key: eventKey } of this.#hotKeys.hot()) {
-      if (this.#inFlight.size >= this.#concurrency) break;
+      if (this.#limiter.full) break;
       if (!eventKey.startsWith(prefix)) continue;
       const key = eventKey.slice(prefix.length);
       if (this.#inFlight.has(key)) continue;
@@ -366,7 +438,7 @@ export class Refresher {
 
   /** Resolves to whether the refresh succeeded; never rejects. */
   #refresh(key: string, source: Registered): Promise<boolean> {
-    const refresh = this.#cache.getOrSet(key, source.loader, source.options).then(
+    const refresh = this.#limiter.run(() => this.#cache.getOrSet(key, source.loader, source.options)).then(
       () => true,
       (error: unknown) => {
         this.#report(error, key);

@@ -140,6 +140,9 @@ export class Scheduler {
   /**
    * Starts a schedule. Throws a `TypeError` for a bad expression or a name already in use, and `E_CLOSED`
    * once the scheduler is stopped.
+   *
+   * @example
+   * scheduler.add({ name: 'nightly', cron: '0 2 * * *', run: () => warmer.run() });
    */
   add(schedule: Schedule): this {
     if (this.#stopped) throw new CacheError('E_CLOSED', 'the scheduler is stopped');
@@ -170,7 +173,12 @@ export class Scheduler {
     return this;
   }
 
-  /** Stops a schedule (a run in progress finishes). False when there is none by that name. */
+  /**
+   * Stops a schedule (a run in progress finishes). False when there is none by that name.
+   *
+   * @example
+   * scheduler.remove('nightly'); // false when there was none
+   */
   remove(name: string): boolean {
     const entry = this.#entries.get(name);
     if (entry === undefined) return false;
@@ -179,7 +187,12 @@ export class Scheduler {
     return true;
   }
 
-  /** Counters and next firing of every schedule, or of one (`undefined` if unknown). */
+  /**
+   * Counters and next firing of every schedule, or of one (`undefined` if unknown).
+   *
+   * @example
+   * const nightly = scheduler.status('nightly'); // { nextRunAt, running, runs, skippedOverlap, ... }
+   */
   status(): ScheduleStatus[];
   status(name: string): ScheduleStatus | undefined;
   status(name?: string): ScheduleStatus[] | ScheduleStatus | undefined {
@@ -190,7 +203,12 @@ export class Scheduler {
     return [...this.#entries.values()].map(statusOf);
   }
 
-  /** Cancels every timer, then resolves once the runs in progress have finished. Idempotent. */
+  /**
+   * Cancels every timer, then resolves once the runs in progress have finished. Idempotent.
+   *
+   * @example
+   * await scheduler.stop();
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     const running: Promise<void>[] = [];

@@ -1,5 +1,6 @@
 import type { GetOrSetOptions, LoaderContext } from '../cache.js';
 import { systemClock, type Clock } from '../clock.js';
+import { checkConcurrency, Limiter } from '../compute/limit.js';
 import { deadlineOf, type Ttl } from '../ttl.js';
 
 /**
@@ -88,13 +89,6 @@ export interface WarmerOptions {
 /** Loaders a warming run keeps going at once unless told otherwise: enough to overlap I/O, few enough not to stampede a database. */
 export const DEFAULT_WARM_CONCURRENCY = 4;
 
-function checkConcurrency(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`concurrency must be an integer >= 1, got ${String(value)}`);
-  }
-  return value;
-}
-
 // Takes `unknown` so that `Array.isArray` narrows a copy of the value, not a typed readonly array into `any[]`.
 function isStringArray(value: unknown): boolean {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');
@@ -132,7 +126,6 @@ async function runTasks(
   const started = clock.now();
   const { force = false, signal, onProgress } = options;
   const report: WarmReport = { generated: 0, skipped: 0, errors: [], durationMs: 0, aborted: false };
-  let next = 0;
   let done = 0;
 
   const progress = (current: string) => {
@@ -163,17 +156,20 @@ async function runTasks(
     progress(task.id);
   };
 
-  // Workers take tasks in priority order, so a slot freed by a fast task goes to the next most important one.
-  const worker = async () => {
-    while (next < ordered.length) {
-      if (signal?.aborted === true) {
-        report.aborted = true;
-        return;
-      }
-      await runOne(ordered[next++] as Readonly<WarmingTask>);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, ordered.length) }, worker));
+  // Queued in priority order and let through in arrival order, so a slot freed by a fast task goes to the next
+  // most important one.
+  const limiter = new Limiter(concurrency);
+  await Promise.all(
+    ordered.map((task) =>
+      limiter.run(() => {
+        if (signal?.aborted === true) {
+          report.aborted = true;
+          return undefined;
+        }
+        return runOne(task);
+      }),
+    ),
+  );
   report.durationMs = Math.max(0, clock.now() - started);
   return report;
 }
@@ -236,6 +232,9 @@ export class Warmer {
   /**
    * Adds a task, or replaces the task with the same id. Throws a `TypeError` for a malformed task, or when
    * another task already warms the same key (two loaders for one key would overwrite each other).
+   *
+   * @example
+   * warmer.register({ id: 'fx', key: 'fx:rates', loader: () => fetchRates(), priority: 10, ttl: '5m' });
    */
   register(task: WarmingTask): this {
     const copy = checkTask(task);
@@ -250,7 +249,12 @@ export class Warmer {
     return this;
   }
 
-  /** Removes a task; false when there was none with this id. */
+  /**
+   * Removes a task; false when there was none with this id.
+   *
+   * @example
+   * warmer.unregister('fx'); // false when there was no such task
+   */
   unregister(id: string): boolean {
     const task = this.#tasks.get(id);
     if (task === undefined) return false;
@@ -263,12 +267,22 @@ export class Warmer {
     return this.#tasks.size;
   }
 
-  /** The registered tasks, in the order they run. */
+  /**
+   * The registered tasks, in the order they run.
+   *
+   * @example
+   * const ids = warmer.tasks().map((task) => task.id); // highest priority first
+   */
   tasks(): Readonly<WarmingTask>[] {
     return byPriority([...this.#tasks.values()]);
   }
 
-  /** The task that warms `key`, if any. */
+  /**
+   * The task that warms `key`, if any.
+   *
+   * @example
+   * const loader = warmer.taskForKey('fx:rates')?.loader;
+   */
   taskForKey(key: string): Readonly<WarmingTask> | undefined {
     return this.#byKey.get(key);
   }
@@ -276,6 +290,9 @@ export class Warmer {
   /**
    * Runs the registered tasks (or those named in `ids`), as {@link warm} does. Tasks registered or removed
    * while it runs do not change this run.
+   *
+   * @example
+   * const { generated, skipped, errors } = await warmer.run({ concurrency: 2 });
    */
   async run(options: WarmOptions & { ids?: readonly string[] } = {}): Promise<WarmReport> {
     const concurrency = checkConcurrency(options.concurrency ?? this.#concurrency);

@@ -68,7 +68,3 @@ export function recordingEmitter(): { emitter: Emitter; errors: { error: unknown
   return { emitter, errors, dropped };
 }
 
-/** Lets pending I/O callbacks and promise jobs run a few times. */
-export async function turns(n = 5): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}

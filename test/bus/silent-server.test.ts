@@ -5,7 +5,8 @@ import { BusSync, type BusSyncOptions } from '../../src/bus/sync.js';
 import type { Bus, BusEnvelope } from '../../src/bus/contract.js';
 import { BusTimeoutError, CacheBackendError } from '../../src/errors.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/fake-clock.js';
-import { recordingEmitter, recordingTarget, refusedPort, startSilentServer, turns, type SilentServer } from './helpers.js';
+import { recordingEmitter, recordingTarget, refusedPort, startSilentServer, type SilentServer } from './helpers.js';
+import { drain } from '../kit/index.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -56,7 +57,7 @@ async function settledWithin(promise: Promise<unknown>): Promise<boolean> {
     () => (done = true),
     () => (done = true),
   );
-  await turns();
+  await drain();
   return done;
 }
 

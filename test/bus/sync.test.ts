@@ -6,7 +6,7 @@ import { redisBus } from '../../src/bus/redis.js';
 import { BusSync, type BusSyncOptions } from '../../src/bus/sync.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/fake-clock.js';
 import { startThrowawayRedis } from '../support/redis-server.js';
-import { until } from '../support/until.js';
+import { until } from '../kit/index.js';
 import { recordingEmitter, recordingTarget, refusedPort } from './helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';

@@ -4,6 +4,7 @@ import { Cache, type CacheOptions } from '../../src/index.js';
 import { redisBus } from '../../src/bus/redis.js';
 import { encodeEntry } from '../../src/entry.js';
 import { redisStore } from '../../src/stores/redis.js';
+import { createFakeClock, deferred, until } from '../kit/index.js';
 
 const URL = 'redis://127.0.0.1:6379';
 const raw = new Redis(URL);
@@ -33,22 +34,6 @@ function instances(count: number, options: CacheOptions = {}, bus = false): { ca
   return { caches, prefix };
 }
 
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('fencing across instances (shared Redis, no bus)', () => {
   it('a load overtaken by another instance’s delete does not write its older value', async () => {
     const {
@@ -62,7 +47,7 @@ describe('fencing across instances (shared Redis, no bus)', () => {
       await gate.promise;
       return 'computed from old data';
     });
-    await until(() => started);
+    await until(() => started, 'the loader to start');
     await b.delete('k');
     gate.resolve();
     expect(await load).toBe('computed from old data');
@@ -83,7 +68,7 @@ describe('fencing across instances (shared Redis, no bus)', () => {
       await gate.promise;
       return 100;
     });
-    await until(() => started);
+    await until(() => started, 'the loader to start');
     await b.invalidatePattern('user:1:*');
     gate.resolve();
     await load;
@@ -101,7 +86,7 @@ describe('fencing across instances (shared Redis, no bus)', () => {
       await gate.promise;
       return 'old';
     });
-    await until(() => started);
+    await until(() => started, 'the loader to start');
     await b.set('k', 'new');
     gate.resolve();
     expect(await load).toBe('old');
@@ -110,12 +95,14 @@ describe('fencing across instances (shared Redis, no bus)', () => {
   });
 
   it('a refresh of a stale value overtaken by a delete does not bring the key back', async () => {
+    // Staleness is the engines' judgement (their clock); Redis keeps the entry for its whole grace either way.
+    const clock = createFakeClock(Date.now());
     const {
       caches: [a, b],
       prefix,
-    } = instances(2) as { caches: [Cache, Cache]; prefix: string };
+    } = instances(2, { clock }) as { caches: [Cache, Cache]; prefix: string };
     await a.set('k', 'v1', { ttl: 50, grace: '1m' });
-    await new Promise((r) => setTimeout(r, 60));
+    clock.advance(60);
     const gate = deferred<void>();
     let started = false;
     expect(
@@ -129,9 +116,10 @@ describe('fencing across instances (shared Redis, no bus)', () => {
         { grace: '1m' },
       ),
     ).toBe('v1');
-    await until(() => started);
+    await until(() => started, 'the loader to start');
     await b.delete('k');
     gate.resolve();
+    // Kept real: the refused write would cross the network, and there is no signal for a write that never comes.
     await new Promise((r) => setTimeout(r, 50));
     expect(await raw.exists(`${prefix}k`)).toBe(0);
   });
@@ -153,6 +141,7 @@ describe('lease: one loader call per cold key across instances', () => {
     const { caches } = instances(4, { compute: { lease: true } }, true);
     await Promise.all(caches.map((c) => c.ready()));
     let calls = 0;
+    // Real time: the other instances poll the lease in Redis on the system clock while this load runs.
     const loader = async () => {
       calls++;
       await new Promise((r) => setTimeout(r, 100));
@@ -166,12 +155,17 @@ describe('lease: one loader call per cold key across instances', () => {
   it('without lease each instance loads (but the key still ends up with one value)', async () => {
     const { caches } = instances(4);
     let calls = 0;
+    const gate = deferred<void>();
     const loader = async () => {
-      calls++;
-      await new Promise((r) => setTimeout(r, 50));
-      return `v${calls}`;
+      const n = ++calls;
+      await gate.promise;
+      return `v${n}`;
     };
-    await Promise.all(caches.map((c) => c.getOrSet('cold', loader)));
+    const loads = Promise.all(caches.map((c) => c.getOrSet('cold', loader)));
+    // Every instance misses in Redis and starts its own loader while the first is still held open.
+    await until(() => calls === 4, 'all four loaders to start');
+    gate.resolve();
+    await loads;
     expect(calls).toBe(4);
   });
 
@@ -214,7 +208,7 @@ describe('lease: one loader call per cold key across instances', () => {
       },
       { lease: { ttl: '5s' } },
     );
-    await until(() => started);
+    await until(() => started, 'the loader to start');
     expect(await b.getOrSet('k', () => 'impatient', { lease: { wait: 100 } })).toBe('impatient');
     gate.resolve();
     expect(await slow).toBe('slow');
@@ -228,13 +222,14 @@ describe('lease: one loader call per cold key across instances', () => {
       caches: [a, b],
     } = instances(2) as { caches: [Cache, Cache]; prefix: string };
     let calls = 0;
+    // Real time: the lease marker expires on Redis's clock, so only real renewals keep it alive.
     const loader = async () => {
       calls++;
       await new Promise((r) => setTimeout(r, 400));
       return 'long';
     };
     const first = a.getOrSet('k', loader, { lease: { ttl: 150, wait: '5s' } });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => calls === 1, 'a to hold the lease and start loading');
     const second = b.getOrSet('k', loader, { lease: { ttl: 150, wait: '5s' } });
     expect(await Promise.all([first, second])).toStrictEqual(['long', 'long']);
     expect(calls).toBe(1);

@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { seedFrom } from '../kit/index.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 /**
@@ -16,8 +17,8 @@ interface Log {
   invalidations: [number, number][];
 }
 
-function worker(prefix: string, index: number, durationMs: number, startAt: number): { ready: Promise<void>; log: Promise<Log> } {
-  const child = fork(fileURLToPath(new URL('../support/torture-worker.ts', import.meta.url)), [prefix, String(index), String(durationMs), String(startAt), REDIS_URL, process.env.TORTURE_MODE ?? 'mixed'], {
+function worker(prefix: string, index: number, durationMs: number, startAt: number, seed: number): { ready: Promise<void>; log: Promise<Log> } {
+  const child = fork(fileURLToPath(new URL('../support/torture-worker.ts', import.meta.url)), [prefix, String(index), String(durationMs), String(startAt), REDIS_URL, process.env.TORTURE_MODE ?? 'mixed', String(seed)], {
     execArgv: ['--import', 'tsx'],
     stdio: 'inherit',
   });
@@ -28,16 +29,18 @@ function worker(prefix: string, index: number, durationMs: number, startAt: numb
       if (message.ready === true) ready();
       else resolve(message as Log);
     });
-    child.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`torture worker ${index} exited with ${code}`))));
+    child.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`torture worker ${index} exited with ${code} (seed ${seed})`))));
   });
   return { ready: readyPromise, log };
 }
 
 describe('fencing torture across 3 processes sharing Redis and a bus', () => {
   it('no read that starts after an invalidation resolved (plus the bus delivery allowance elsewhere) returns a value computed before it', async () => {
+    const seed = seedFrom();
+    const replay = `seed ${seed}: replay with TORTURE_SEED=${seed} npx vitest run test/compute/torture-processes.test.ts`;
     const prefix = `torture-${process.pid}-${Date.now()}:`;
     const startAt = Date.now() + 1_500;
-    const workers = [0, 1, 2].map((i) => worker(prefix, i, 4_000, startAt));
+    const workers = [0, 1, 2].map((i) => worker(prefix, i, 4_000, startAt, seed));
     await Promise.all(workers.map((w) => w.ready));
     const logs = await Promise.all(workers.map((w) => w.log));
 
@@ -63,9 +66,9 @@ describe('fencing torture across 3 processes sharing Redis and a bus', () => {
     for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
     await redis.quit();
 
-    expect(resolved.length).toBeGreaterThan(100);
-    expect(reads).toBeGreaterThan(1_000);
-    expect(examples).toStrictEqual([]);
-    expect(violations).toBe(0);
+    expect(resolved.length, replay).toBeGreaterThan(100);
+    expect(reads, replay).toBeGreaterThan(1_000);
+    expect(examples, replay).toStrictEqual([]);
+    expect(violations, replay).toBe(0);
   }, 30_000);
 });

@@ -2,9 +2,8 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { Cache } from '../../src/cache.js';
 import { argsHash, keyTemplate } from '../../src/compute/key-template.js';
 import { cacheAside, memoize, stampedeProtect, writeThrough } from '../../src/compute/wrappers.js';
-import { redisStore } from '../../src/stores/redis.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/index.js';
-import { REDIS_URL, uniquePrefix } from '../stores/redis-helpers.js';
+import { deferred } from '../kit/index.js';
 
 const open: Cache[] = [];
 afterEach(async () => {
@@ -19,15 +18,6 @@ function memoryCache(clock: FakeClock = createFakeClock()): Cache {
 
 /** Stands for the I/O of a real data source: the wrapped functions are asynchronous for real. */
 const io = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** A promise settled from outside, to hold a function call open while others pile up behind it. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
 
 describe('key templates', () => {
   it('fill named placeholders from the first argument’s fields, positional ones by index, and named params', () => {
@@ -443,47 +433,5 @@ describe('memoize', () => {
     const cache = memoryCache();
     const f = memoize(cache, (_cb: () => void) => 1, { prefix: 'f:' });
     await expect(f(() => undefined)).rejects.toThrow(TypeError);
-  });
-});
-
-describe('wrappers over a Redis store', () => {
-  it('share results across instances, and memoize.clear() and escaped patterns reach the store', async () => {
-    const prefix = uniquePrefix('wrappers');
-    const make = () => {
-      const cache = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })] });
-      open.push(cache);
-      return cache;
-    };
-    const [a, b, c] = [make(), make(), make()];
-    try {
-      let calls = 0;
-      async function fetchQuote(symbol: string) {
-        await io();
-        calls++;
-        return { symbol, price: 100 + calls };
-      }
-      const onA = memoize(a, fetchQuote, { ttl: '1m' });
-      const onB = memoize(b, fetchQuote, { ttl: '1m' });
-      const onC = memoize(c, fetchQuote, { ttl: '1m' });
-      expect(await onA('ACME')).toStrictEqual({ symbol: 'ACME', price: 101 });
-      expect(await onB('ACME')).toStrictEqual({ symbol: 'ACME', price: 101 });
-      expect(calls).toBe(1);
-      await onA('*');
-      expect(calls).toBe(2);
-
-      // Only the entries of user '*' go, in the store as in memory, though '*' is a wildcard to SCAN MATCH.
-      const profile = (cache: Cache) => cacheAside(cache, async (id: string) => (await io(), `profile:${id}`), { key: 'user:{0}:profile' });
-      await profile(a)('*');
-      await profile(a)('1');
-      await writeThrough(a, async (id: string) => (await io(), id), { invalidate: { patterns: ['user:{0}:*'] } })('*');
-      expect(await c.has('user:%2A:profile')).toBe(false);
-      expect(await c.has('user:1:profile')).toBe(true);
-
-      expect(await onA.clear()).toBe(2);
-      expect(await onC('ACME')).toStrictEqual({ symbol: 'ACME', price: 103 });
-      expect(await c.has('user:1:profile')).toBe(true);
-    } finally {
-      await a.clear({ confirm: true });
-    }
   });
 });

@@ -1,26 +1,15 @@
-import type { Clock } from '../../src/clock.js';
+import { createFakeClock, type FakeClock } from '../kit/index.js';
 import { MemoryTier } from '../../src/memory/memory-tier.js';
 import type { EvictionPolicy, MemoryTierOptions, RemovalCause } from '../../src/memory/types.js';
 
 export const ALL_POLICIES: readonly EvictionPolicy[] = ['tinylfu', 'lru', 'lfu', 'ttl'];
 
-export interface TestClock extends Clock {
-  advance(ms: number): void;
-}
-
-export function testClock(start = 1_000_000): TestClock {
-  let now = start;
-  return {
-    now: () => now,
-    advance(ms: number) {
-      now += ms;
-    },
-  };
-}
+/** The memory tier reads only `now`; the kit's fake clock, started where these tests always started. */
+export const testClock = (start = 1_000_000): FakeClock => createFakeClock(start);
 
 export interface Harness<V> {
   tier: MemoryTier<V>;
-  clock: TestClock;
+  clock: FakeClock;
   removed: [string, RemovalCause][];
 }
 
@@ -50,13 +39,4 @@ export function get<V>(tier: MemoryTier<V>, key: string): V | undefined {
   return slot >= 0 ? tier.valueAt(slot) : undefined;
 }
 
-/** Deterministic pseudo-random numbers (xorshift32) for workloads. */
-export function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as rng } from '../kit/index.js';

@@ -19,6 +19,7 @@ import {
   type TransactionJson,
   type WriteBody,
 } from './helpers.js';
+import { deferred, until } from '../kit/index.js';
 
 let service: OpenedService;
 let url: string;
@@ -195,12 +196,18 @@ describe('forecasts', () => {
     // The built-in calculators are synchronous and quick: over HTTP, reads of them rarely overlap. A slow one
     // makes every read arrive while the first computation runs.
     let runs = 0;
+    const gate = deferred();
     service.forecasts.registerCalculator('slow_balance', async ({ userId }) => {
       runs++;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await gate.promise;
       return { userId, balance: new Decimal('12.30') };
     }, { dependsOn: ['transactions'] });
-    const replies = await Promise.all(Array.from({ length: 6 }, () => get<ForecastBody<{ balance: string }>>('/users/user_3/forecasts/slow_balance?horizon=30d')));
+    const missesBefore = (await service.forecasts.getStats()).misses;
+    const pending = Promise.all(Array.from({ length: 6 }, () => get<ForecastBody<{ balance: string }>>('/users/user_3/forecasts/slow_balance?horizon=30d')));
+    // The requests cross a socket: the computation is held open until all six have reached the cache.
+    await until(async () => (await service.forecasts.getStats()).misses - missesBefore >= 6, 'all six reads to miss');
+    gate.resolve();
+    const replies = await pending;
     expect(runs).toBe(1);
     expect(replies.map((r) => r.body.cache.source)).toEqual(Array(6).fill('computed'));
     expect(replies.map((r) => r.body.value.balance)).toEqual(Array(6).fill('12.3'));

@@ -232,12 +232,5 @@ export async function stopChildren(): Promise<void> {
   await Promise.all([...children].map((child) => child.stop()));
 }
 
-/** Polls `check` until it holds; fails naming `what` after `ms`. */
-export async function until(check: () => Promise<boolean>, what: string, ms = 5_000, every = 25): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, every));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
+/** Kept here for the service tests that import it with the other helpers; the kit owns it. */
+export { until } from '../kit/index.js';

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { call, startChild, stopChildren, tempDir, until, type BalanceJson, type ForecastBody, type TransactionJson, type WriteBody } from './helpers.js';
+import { call, startChild, stopChildren, tempDir, type BalanceJson, type ForecastBody, type TransactionJson, type WriteBody } from './helpers.js';
+import { until } from '../kit/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // Unique per run, so parallel runs and other suites sharing the server never see these keys.

@@ -31,7 +31,7 @@ if (mode === 'write') {
 } else if (mode === 'idle') {
   // Never closed: the process must still exit, so the cleanup timers must not hold the event loop.
   const store = fileStore({ directory, cleanupInterval: 20 });
-  fileStore({ directory, namespace: 'other' });
+  fileStore({ directory, prefix: 'other' });
   await store.set('k', Uint8Array.of(1), later(60_000));
   console.log('done');
 } else {

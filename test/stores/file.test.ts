@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CacheBackendError } from '../../src/errors.js';
 import type { Store } from '../../src/stores/contract.js';
 import { fileStore, type FileStore, type FileStoreOptions } from '../../src/stores/file.js';
-import { createFakeClock } from '../../src/testing/fake-clock.js';
+import { createFakeClock, until } from '../kit/index.js';
 import { storeConformance } from '../../src/testing/store-conformance.js';
 import { child, filesUnder, killChildren, removeTempDirs, tempDir } from './file-helpers.js';
 
@@ -42,7 +42,7 @@ afterAll(() => {
 
 describe('fileStore: conformance', () => {
   const directory = tempDir();
-  for (const c of storeConformance({ create: (namespace) => fileStore({ directory, namespace }) })) {
+  for (const c of storeConformance({ create: (prefix) => fileStore({ directory, prefix }) })) {
     it(c.name, (context) => c.run(context), 20_000);
   }
 });
@@ -88,17 +88,17 @@ describe('fileStore', () => {
     const files = filesUnder(directory);
     expect(files).toHaveLength(keys.length + categories.length);
     for (const file of files) {
-      const [namespace, category, ...rest] = file.split('/');
-      expect(namespace).toBe('default');
+      const [prefix, category, ...rest] = file.split('/');
+      expect(prefix).toBe('default');
       // Plain category names as they are; anything else hashed behind `~`.
       expect(category).toMatch(/^(~|~[0-9a-f]{32}|ok-name)$/);
       expect(rest.join('/')).toMatch(ENTRY);
     }
   });
 
-  it('refuses namespaces that are not one plain directory name', () => {
-    for (const namespace of ['', '..', '.', 'a/b', '../x', '.hidden', 'x'.repeat(65)]) {
-      expect(() => fileStore({ directory: tempDir(), namespace })).toThrow(TypeError);
+  it('refuses prefixes that are not one plain directory name', () => {
+    for (const prefix of ['', '..', '.', 'a/b', '../x', '.hidden', 'x'.repeat(65)]) {
+      expect(() => fileStore({ directory: tempDir(), prefix })).toThrow(TypeError);
     }
     expect(() => fileStore({ directory: tempDir(), concurrency: 0 })).toThrow(/^file: concurrency/);
     expect(() => fileStore({ directory: tempDir(), cleanupInterval: '5 minutes' })).toThrow(/^file: cleanupInterval/);
@@ -184,7 +184,8 @@ describe('fileStore', () => {
     const reads = Promise.all(Array.from({ length: 20 }, (_, i) => store.get(`k${i}`)));
     for (let i = 0; i < 100 && open_ < 3; i++) await turn();
     expect(open_).toBe(3);
-    // Held: nothing else gets in while the three run.
+    // Held: nothing else gets in while the three run. Kept real: reads are real file I/O, and nothing signals
+    // a read that must not start.
     await sleep(50);
     expect(started).toBe(3);
     release();
@@ -198,7 +199,7 @@ describe('fileStore', () => {
     const directory = tempDir();
     const options: FileStoreOptions = { directory, category: (key) => key.split(':')[0], maxEntriesPerCategory: 3 };
     const store = fileStore(options);
-    // Apart in time so file mtimes (the recency kept across restarts) order them.
+    // Apart in real time: file mtimes (the recency kept across restarts) come from the system clock.
     const step = () => sleep(15);
     for (const key of ['a:1', 'a:2', 'a:3', 'b:1', 'b:2', 'b:3']) {
       await store.set(key, text(key), later(60_000));
@@ -228,6 +229,7 @@ describe('fileStore', () => {
     const unbounded = fileStore({ directory });
     for (let i = 0; i < 6; i++) {
       await unbounded.set(`k${i}`, text('v'), later(60_000));
+      // Real time: the order after a restart comes from file mtimes, which the system clock stamps.
       await sleep(10);
     }
     await unbounded.close();
@@ -238,12 +240,14 @@ describe('fileStore', () => {
 
   it('removes expired files on its cleanup timer', async () => {
     const directory = tempDir();
-    const store = open({ directory, cleanupInterval: 50 });
-    await store.set('soon', text('v'), later(30));
-    await store.set('kept', text('v'), later(60_000));
+    // The deadline is the store's clock; the cleanup interval itself is a real timer (the store has no other).
+    const clock = createFakeClock(Date.now());
+    const store = open({ directory, cleanupInterval: 50, clock });
+    await store.set('soon', text('v'), clock.now() + 30);
+    await store.set('kept', text('v'), clock.now() + 60_000);
     expect(entries(directory)).toHaveLength(2);
-    for (let i = 0; i < 100 && entries(directory).length > 1; i++) await sleep(20);
-    expect(entries(directory)).toHaveLength(1);
+    clock.advance(30);
+    await until(() => entries(directory).length === 1, 'the cleanup timer to remove the expired file', 3_000);
     expect(decoded(await store.get('kept'))).toBe('v');
   });
 
@@ -327,11 +331,11 @@ describe('fileStore', () => {
     }
   }, 30_000);
 
-  it('clear() empties its namespace only', async () => {
+  it('clear() empties its prefix only', async () => {
     const directory = tempDir();
     fs.writeFileSync(path.join(directory, 'not-ours.txt'), 'keep');
-    const a = open({ directory, namespace: 'a' });
-    const b = open({ directory, namespace: 'b' });
+    const a = open({ directory, prefix: 'a' });
+    const b = open({ directory, prefix: 'b' });
     await a.set('k', text('a'), later(60_000));
     await b.set('k', text('b'), later(60_000));
     await a.clear();
@@ -342,6 +346,16 @@ describe('fileStore', () => {
     expect(fs.readdirSync(directory).sort()).toEqual(['b', 'not-ours.txt']);
     await a.set('k', text('a2'), later(60_000));
     expect(decoded(await a.get('k'))).toBe('a2');
+  });
+
+  it('still reads the deprecated namespace option as the prefix directory', async () => {
+    const directory = tempDir();
+    // `namespace` is deprecated, not gone: code written before the rename must keep working.
+    const old = open({ directory, namespace: 'reports' });
+    await old.set('k', text('old'), later(60_000));
+    expect(decoded(await open({ directory, prefix: 'reports' }).get('k'))).toBe('old');
+    expect(fs.readdirSync(directory)).toEqual(['reports']);
+    expect(() => fileStore({ directory, prefix: 'a', namespace: 'b' })).toThrow(/^file: prefix and namespace/);
   });
 
   it('keys() reports a key once, and only live ones', async () => {

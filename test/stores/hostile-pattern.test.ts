@@ -64,14 +64,14 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'redis', create: () => redisStore({ url: REDIS_URL, prefix: uniquePrefix('hostile') }), count: 10_000, boundMs: 5_000 },
-  { name: 'sqlite', create: () => sqliteStore({ path: ':memory:', namespace: 'hostile', pruneInterval: 0 }), count: 10_000, boundMs: 5_000 },
+  { name: 'sqlite', create: () => sqliteStore({ path: ':memory:', prefix: 'hostile', pruneInterval: 0 }), count: 10_000, boundMs: 5_000 },
   {
     name: 'postgres',
-    create: () => postgresStore({ connectionString: PG_URL, table: `tc_hostile_${run}`, namespace: 'hostile', pruneInterval: 0 }),
+    create: () => postgresStore({ connectionString: PG_URL, table: `tc_hostile_${run}`, prefix: 'hostile', pruneInterval: 0 }),
     count: 10_000,
     boundMs: 5_000,
   },
-  { name: 'file', create: () => fileStore({ directory: tempDir(), namespace: 'hostile' }), count: 2_000, boundMs: 15_000 },
+  { name: 'file', create: () => fileStore({ directory: tempDir(), prefix: 'hostile' }), count: 2_000, boundMs: 15_000 },
 ];
 
 for (const c of cases) {

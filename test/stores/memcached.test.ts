@@ -13,6 +13,7 @@ import {
   type MemcachedStoreOptions,
 } from '../../src/stores/memcached.js';
 import { storeConformance } from '../../src/testing/store-conformance.js';
+import { createFakeClock } from '../kit/index.js';
 import { closedPort, ensureMemcached, silentServer, startMemcached, stopProcess } from './memcached-helpers.js';
 
 const run = `tct${process.pid}x${Date.now().toString(36)}`;
@@ -32,7 +33,7 @@ function open(options: MemcachedStoreOptions = {}): MemcachedStore {
   return store;
 }
 
-/** The server-side key of `key`, for looking behind the store: reads the namespace's generation like the store does. */
+/** The server-side key of `key`, for looking behind the store: reads the prefix's generation like the store does. */
 async function rawKey(storePrefix: string, key: string): Promise<string> {
   const { value } = await raw.get(`${storePrefix}__ns`);
   if (value === null) throw new Error('no generation yet');
@@ -62,7 +63,7 @@ afterAll(async () => {
 });
 
 describe('memcachedStore: conformance', () => {
-  for (const c of storeConformance({ create: (namespace) => memcachedStore({ prefix: `${run}${namespace}:` }) })) {
+  for (const c of storeConformance({ create: (prefix) => memcachedStore({ prefix: `${run}${prefix}:` }) })) {
     it(c.name, (context) => c.run(context), 20_000);
   }
 });
@@ -126,6 +127,7 @@ describe('memcachedStore', () => {
   it('a TTL of 1.2 s is rounded up on the server and the entry is gone by ~2.2 s', async () => {
     const p = prefix();
     const store = open({ prefix: p });
+    // Real time throughout: what is measured is the server's one-second clock.
     const start = Date.now();
     await store.set('short', text('v'), start + 1200);
     const key = await rawKey(p, 'short');
@@ -142,7 +144,7 @@ describe('memcachedStore', () => {
     expect((await raw.get(key)).value).toBeNull();
   });
 
-  it('clear() of one namespace leaves another readable', async () => {
+  it('clear() of one prefix leaves another readable', async () => {
     const a = open();
     const b = open();
     await a.set('k', text('a'), later(60_000));
@@ -184,15 +186,18 @@ describe('memcachedStore', () => {
   });
 
   it('add replaces an entry past its deadline that the server still holds, with exactly one winner', async () => {
-    const store = open();
+    // The store's clock passes the deadline while the server, whose expiry is rounded up to whole seconds,
+    // still holds the item.
+    const clock = createFakeClock(Date.now());
+    const store = open({ clock });
     const add = store.add.bind(store);
-    await store.set('lock', text('old'), later(300));
-    await sleep(450);
-    const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => add('lock', text(`w${i}`), later(60_000))));
+    await store.set('lock', text('old'), clock.now() + 300);
+    clock.advance(450);
+    const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => add('lock', text(`w${i}`), clock.now() + 60_000)));
     expect(wins.filter(Boolean)).toHaveLength(1);
     expect(decoded(await store.get('lock'))).toBe(`w${wins.indexOf(true)}`);
-    expect(await add('lock', text('late'), later(60_000))).toBe(false);
-    expect(await add('gone', text('v'), Date.now() - 1)).toBe(false);
+    expect(await add('lock', text('late'), clock.now() + 60_000)).toBe(false);
+    expect(await add('gone', text('v'), clock.now() - 1)).toBe(false);
     expect(await store.get('gone')).toBeUndefined();
   });
 

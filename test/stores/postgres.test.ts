@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheBackendError } from '../../src/errors.js';
 import type { Store } from '../../src/stores/contract.js';
 import { postgresStore } from '../../src/stores/postgres.js';
-import { createFakeClock } from '../../src/testing/fake-clock.js';
+import { createFakeClock, until } from '../kit/index.js';
 import { storeConformance } from '../../src/testing/store-conformance.js';
 
 // The shared test server: trust auth on 127.0.0.1, database `test`.
@@ -41,7 +41,7 @@ const count = async (table: string, where = 'TRUE', values: unknown[] = []) =>
 
 describe('postgresStore conformance', () => {
   const table = tableName('conf');
-  for (const c of storeConformance({ create: (namespace) => postgresStore({ connectionString, table, namespace, pruneInterval: 0 }) })) {
+  for (const c of storeConformance({ create: (prefix) => postgresStore({ connectionString, table, prefix, pruneInterval: 0 }) })) {
     it(c.name, (context) => c.run(context), 20_000);
   }
 });
@@ -60,7 +60,7 @@ describe('postgresStore', () => {
   it('creates the table from several stores at once without failing', async () => {
     for (let round = 0; round < 3; round++) {
       const table = tableName(`race${round}`);
-      const racers = Array.from({ length: 3 }, (_, i) => open({ connectionString, table, namespace: `n${i}`, pruneInterval: 0 }));
+      const racers = Array.from({ length: 3 }, (_, i) => open({ connectionString, table, prefix: `n${i}`, pruneInterval: 0 }));
       await Promise.all(racers.map((store, i) => store.set('k', text(`v${i}`), Date.now() + 60_000)));
       for (const [i, store] of racers.entries()) expect(decode(await store.get('k'))).toBe(`v${i}`);
       const index = await admin.query(`SELECT indexdef FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%expires_at%'`, [table]);
@@ -81,7 +81,7 @@ describe('postgresStore', () => {
       );
       const store = open({ connectionString, table, pruneInterval: 0 });
       const pending = store.set('k', text('v'), Date.now() + 60_000);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await until(async () => (await admin.query('SELECT 1 FROM pg_locks WHERE NOT granted')).rowCount! > 0, 'our CREATE to wait on the other session');
       await other.query('COMMIT');
       await pending;
       expect(decode(await store.get('k'))).toBe('v');
@@ -172,11 +172,11 @@ describe('postgresStore', () => {
     await expect(store.get('k')).rejects.toThrow(/^sessions: get failed/);
   });
 
-  it('prunes expired rows of its own namespace only, in batches', async () => {
+  it('prunes expired rows of its own prefix only, in batches', async () => {
     const table = tableName('prune');
     const clock = createFakeClock();
     const store = open({ connectionString, table, clock, pruneInterval: 0 });
-    const neighbour = open({ connectionString, table, clock, namespace: 'neighbour', pruneInterval: 0 });
+    const neighbour = open({ connectionString, table, clock, prefix: 'neighbour', pruneInterval: 0 });
     await store.setMany!(Array.from({ length: 6_000 }, (_, i) => ({ key: `old${i}`, value: text('v'), expiresAt: clock.now() + 1_000 })));
     await store.set('new', text('v'), clock.now() + 60_000);
     await neighbour.set('old', text('v'), clock.now() + 1_000);
@@ -190,11 +190,14 @@ describe('postgresStore', () => {
 
   it('prunes on a timer', async () => {
     const table = tableName('timer');
-    const store = open({ connectionString, table, pruneInterval: 100 });
-    await store.set('soon', text('v'), Date.now() + 50);
-    await store.set('kept', text('v'), Date.now() + 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await count(table)).toBe(1);
+    // The deadline is the store's clock; the prune interval itself is a real timer (the store has no other).
+    const clock = createFakeClock(Date.now());
+    const store = open({ connectionString, table, pruneInterval: 50, clock });
+    await store.set('soon', text('v'), clock.now() + 50);
+    await store.set('kept', text('v'), clock.now() + 60_000);
+    clock.advance(50);
+    await until(async () => (await count(table)) === 1, 'the prune timer to remove the expired row', 3_000);
+    expect(await store.get('kept')).toBeDefined();
   });
 
   it('lets add replace an expired entry, and only one of many concurrent adds win', async () => {
@@ -238,12 +241,13 @@ describe('postgresStore', () => {
 
   it('survives a restart', async () => {
     const table = tableName('restart');
-    const first = postgresStore({ connectionString, table, pruneInterval: 0 });
-    await first.set('live', text('kept'), Date.now() + 60_000);
-    await first.set('short', text('gone'), Date.now() + 50);
+    const clock = createFakeClock(Date.now());
+    const first = postgresStore({ connectionString, table, pruneInterval: 0, clock });
+    await first.set('live', text('kept'), clock.now() + 60_000);
+    await first.set('short', text('gone'), clock.now() + 50);
     await first.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const second = open({ connectionString, table, pruneInterval: 0 });
+    clock.advance(100);
+    const second = open({ connectionString, table, pruneInterval: 0, clock });
     expect(decode(await second.get('live'))).toBe('kept');
     expect(await second.get('short')).toBeUndefined();
   });

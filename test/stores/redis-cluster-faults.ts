@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { until } from '../support/until.js';
+import { until } from '../kit/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/index.js';
 import { redisBus } from '../../src/bus/redis.js';

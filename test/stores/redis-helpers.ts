@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../kit/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_NODES = [7001, 7002, 7003].map((port) => ({ host: '127.0.0.1', port }));
@@ -42,15 +42,6 @@ export async function answersPing(port: number): Promise<boolean> {
   });
 }
 
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 /** A redis-server this test started itself, on its own port, that it may kill and start again. */
 export class ThrowawayRedis {
   private child: ChildProcess | undefined;
@@ -73,7 +64,7 @@ export class ThrowawayRedis {
       { stdio: 'ignore' },
     );
     this.child = child;
-    await waitUntil(() => answersPing(this.port), 5000, `redis-server on port ${this.port}`);
+    await until(() => answersPing(this.port), `redis-server on port ${this.port}`, 5000, 50);
   }
 
   /** Kills exactly the process this object started (SIGKILL: the crash a cache must survive). */

@@ -7,7 +7,8 @@ import { Cluster, Redis, type Command } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheBackendError } from '../../src/errors.js';
 import { redisHashSlot, redisStore, type RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
-import { CLUSTER_NODES, freePort, rejection, ThrowawayRedis, uniquePrefix, waitUntil } from './redis-helpers.js';
+import { CLUSTER_NODES, freePort, rejection, ThrowawayRedis, uniquePrefix } from './redis-helpers.js';
+import { until } from '../kit/index.js';
 
 const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
 const text = (value: string) => new TextEncoder().encode(value);
@@ -149,7 +150,7 @@ function prefixIndexCases(options: {
       await store.set(name('m:1', 1), text('v'), later(60_000));
       expect(await raw.exists(indexKeyOf(prefix))).toBe(0);
       expect(await store.deletePrefix!('l:')).toBe(10);
-      await waitUntil(() => certified(backend(), prefix), 5000, 'the index built in the background');
+      await until(() => certified(backend(), prefix), 'the index built in the background', 5000, 50);
       await store.set(name('m:2', 2), text('v'), later(60_000));
       expect(await unindexed(backend(), prefix)).toEqual([]);
       expect(await store.deletePrefix!('m:')).toBe(2);
@@ -187,6 +188,7 @@ function prefixIndexCases(options: {
       const short = Array.from({ length: 20 }, (_, i) => name(`e:${i}`, i));
       await store.setMany(short.map((key) => ({ key, value: text('v'), expiresAt: later(40) })));
       await store.set(name('e:live', 99), text('v'), later(60_000));
+      // Real time: Redis expires the keys on its own clock.
       await sleep(120);
       expect(await store.deletePrefix!('e:')).toBe(1);
       expect(await memberCount(backend(), prefix)).toBe(0);
@@ -287,6 +289,7 @@ function prefixIndexCases(options: {
         ...keys.filter((_, i) => i % 5 === 0).map((key) => other.set(key, text('short'), later(5))),
       ]);
       expect(await unindexed(backend(), prefix)).toEqual([]);
+      // Real time: the 5 ms keys must expire on Redis's clock before the count.
       await sleep(30);
       const live = await collect(writer.keys('*'));
       expect(await writer.deletePrefix!('k:')).toBe(live.length);
@@ -309,10 +312,11 @@ function prefixIndexCases(options: {
         await store.setMany(
           Array.from({ length: perRound }, (_, i) => ({ key: name(`churn:${round}:${i}`, i), value: text('v'), expiresAt: later(15) })),
         );
+        // Real time: each round's 15 ms keys expire on Redis's clock before the next round writes.
         await sleep(25);
       }
       // Without pruning the index would hold all 9,600 members; each write funds ~4 member checks.
-      await waitUntil(async () => (await memberCount(backend(), prefix)) <= 2 * perRound, 2000, 'the sweep to catch up');
+      await until(async () => (await memberCount(backend(), prefix)) <= 2 * perRound, 'the sweep to catch up', 2000, 50);
       expect(await store.deletePrefix!('churn:')).toBe(0);
     } finally {
       await store.clear();

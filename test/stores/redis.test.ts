@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheBackendError } from '../../src/errors.js';
 import { redisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { createFakeClock, storeConformance } from '../../src/testing/index.js';
-import { freePort, REDIS_URL, rejection, ThrowawayRedis, uniquePrefix, waitUntil } from './redis-helpers.js';
+import { freePort, REDIS_URL, rejection, ThrowawayRedis, uniquePrefix } from './redis-helpers.js';
+import { until } from '../kit/index.js';
 
 const text = (value: string) => new TextEncoder().encode(value);
 const decode = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -134,7 +135,7 @@ describe('redis store (standalone)', () => {
       // MONITOR reports commands in execution order: once a later marker shows up, the getMany commands have too.
       const marker = `${prefix}marker`;
       await raw.get(marker);
-      await waitUntil(async () => Promise.resolve(seen.some((args) => args[1] === marker)), 2000, 'the marker in MONITOR');
+      await until(async () => Promise.resolve(seen.some((args) => args[1] === marker)), 'the marker in MONITOR', 2000, 50);
       const mine = seen.filter((args) => args[1] !== marker);
       expect(mine).toHaveLength(1);
       expect(mine[0]?.[0]?.toLowerCase()).toBe('mget');
@@ -254,10 +255,11 @@ describe('redis store: a server that dies and comes back', () => {
       expect(ms).toBeLessThan(100);
 
       await server.start();
-      await waitUntil(
+      await until(
         () => store.get('k').then(() => true, () => false),
-        5000,
         'the store to reconnect',
+        5000,
+        50,
       );
       // The server kept nothing (no persistence): a miss, then a normal round trip.
       expect(await store.get('k')).toBeUndefined();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheBackendError } from '../../src/errors.js';
 import type { Store } from '../../src/stores/contract.js';
 import { sqliteStore } from '../../src/stores/sqlite.js';
-import { createFakeClock } from '../../src/testing/fake-clock.js';
+import { createFakeClock, until } from '../kit/index.js';
 import { storeConformance } from '../../src/testing/store-conformance.js';
 
 const text = (value: string) => new TextEncoder().encode(value);
@@ -31,12 +31,12 @@ afterAll(() => {
 });
 
 describe('sqliteStore conformance (file database)', () => {
-  // One file for the whole suite, as several processes would share one: namespaces keep the cases apart.
+  // One file for the whole suite, as several processes would share one: prefixes keep the cases apart.
   let file: string;
   beforeAll(() => {
     file = nextFile();
   });
-  for (const c of storeConformance({ create: (namespace) => sqliteStore({ path: file, namespace, pruneInterval: 0 }) })) {
+  for (const c of storeConformance({ create: (prefix) => sqliteStore({ path: file, prefix, pruneInterval: 0 }) })) {
     it(c.name, (context) => c.run(context), 20_000);
   }
 });
@@ -49,7 +49,7 @@ describe('sqliteStore conformance (in-memory database the caller owns)', () => {
   afterAll(() => {
     db.close();
   });
-  for (const c of storeConformance({ create: (namespace) => sqliteStore({ database: db, namespace, pruneInterval: 0 }) })) {
+  for (const c of storeConformance({ create: (prefix) => sqliteStore({ database: db, prefix, pruneInterval: 0 }) })) {
     it(c.name, (context) => c.run(context), 20_000);
   }
 });
@@ -93,12 +93,12 @@ describe('sqliteStore', () => {
     }
   });
 
-  it('creates the expiry index, and prune deletes expired rows of its own namespace only', async () => {
+  it('creates the expiry index, and prune deletes expired rows of its own prefix only', async () => {
     const db = new Database(nextFile());
     try {
       const clock = createFakeClock();
       const store = open({ database: db, clock, pruneInterval: 0, table: 'entries' });
-      const neighbour = open({ database: db, clock, pruneInterval: 0, table: 'entries', namespace: 'neighbour' });
+      const neighbour = open({ database: db, clock, pruneInterval: 0, table: 'entries', prefix: 'neighbour' });
       const indexes = db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'`).all() as {
         name: string;
         sql: string | null;
@@ -126,10 +126,12 @@ describe('sqliteStore', () => {
   it('prunes on a timer', async () => {
     const db = new Database(':memory:');
     try {
-      const store = open({ database: db, pruneInterval: 50 });
-      await store.set('soon', text('v'), Date.now() + 20);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(db.prepare('SELECT count(*) AS n FROM tiercache_entries').pluck().get()).toBe(0);
+      // The deadline is the store's clock; the prune interval itself is a real timer (the store has no other).
+      const clock = createFakeClock(Date.now());
+      const store = open({ database: db, pruneInterval: 50, clock });
+      await store.set('soon', text('v'), clock.now() + 20);
+      clock.advance(20);
+      await until(() => db.prepare('SELECT count(*) AS n FROM tiercache_entries').pluck().get() === 0, 'the prune timer to remove the expired row', 3_000);
       await store.close();
     } finally {
       db.close();
@@ -172,10 +174,10 @@ describe('sqliteStore', () => {
     }
   });
 
-  it('isolates namespaces in one table', async () => {
+  it('isolates prefixes in one table', async () => {
     const file = nextFile();
-    const a = open({ path: file, namespace: 'a', pruneInterval: 0 });
-    const b = open({ path: file, namespace: 'b', pruneInterval: 0 });
+    const a = open({ path: file, prefix: 'a', pruneInterval: 0 });
+    const b = open({ path: file, prefix: 'b', pruneInterval: 0 });
     await a.set('k', text('a'), Date.now() + 60_000);
     await b.setMany!([
       { key: 'k', value: text('b'), expiresAt: Date.now() + 60_000 },
@@ -188,6 +190,16 @@ describe('sqliteStore', () => {
     expect(await a.deleteMany!(['k', 'only-b'])).toBe(2);
     expect(decode(await b.get('k'))).toBe('b');
     expect(decode(await b.get('only-b'))).toBe('b');
+  });
+
+  it('still reads the deprecated namespace option as the prefix, and refuses the two disagreeing', async () => {
+    const file = nextFile();
+    const current = open({ path: file, prefix: 'shared', pruneInterval: 0 });
+    // `namespace` is deprecated, not gone: code written before the rename must keep working.
+    const old = open({ path: file, namespace: 'shared', pruneInterval: 0 });
+    await old.set('k', text('old'), Date.now() + 60_000);
+    expect(decode(await current.get('k'))).toBe('old');
+    expect(() => sqliteStore({ path: file, prefix: 'a', namespace: 'b' })).toThrow(/sqliteStore: prefix and namespace .* disagree/);
   });
 
   it('matches %, _, [, ] and \\ in keys() literally, and tells case apart', async () => {

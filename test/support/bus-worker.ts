@@ -7,8 +7,10 @@ const [prefix = 'bus-test:', url = 'redis://127.0.0.1:6379'] = process.argv.slic
 const cache = new Cache({ prefix, stores: [redisStore({ url, prefix: 'tc:' })], bus: redisBus({ url, channel: `${prefix}bus` }) });
 const recoveries: string[] = [];
 cache.on('recover', (e) => recoveries.push(e.reason));
+let remotes = 0;
+cache.on('remote', () => remotes++);
 
-type Command = { id: number; op: 'set' | 'getResult' | 'delete' | 'clear' | 'recoveries' | 'close'; key?: string; value?: unknown };
+type Command = { id: number; op: 'set' | 'getResult' | 'delete' | 'clear' | 'recoveries' | 'remotes' | 'close'; key?: string; value?: unknown };
 
 process.on('message', (command: Command) => {
   const reply = (result: unknown) => process.send?.({ id: command.id, result });
@@ -30,6 +32,9 @@ process.on('message', (command: Command) => {
       break;
     case 'recoveries':
       work = Promise.resolve(recoveries);
+      break;
+    case 'remotes':
+      work = Promise.resolve(remotes);
       break;
     case 'close':
       work = cache.close().then(() => setImmediate(() => process.exit(0)));

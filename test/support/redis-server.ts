@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { until } from '../kit/index.js';
 
 /** A throwaway redis-server on a loopback port, that a fault test may stop and start again. */
 export interface ThrowawayRedis {
@@ -28,11 +28,7 @@ export async function startThrowawayRedis(port: number): Promise<ThrowawayRedis>
   const start = async () => {
     if (await answers(port)) throw new Error(`port ${port} is already taken by another Redis`);
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      if (await answers(port)) return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server on ${port} did not start`);
+    await until(() => answers(port), `redis-server on ${port} to start`, 5_000, 50);
   };
   const stop = async () => {
     const running = child;

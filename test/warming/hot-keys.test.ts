@@ -3,7 +3,7 @@ import { Cache } from '../../src/cache.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/index.js';
 import { HotKeys, Refresher, type RefresherOptions } from '../../src/warming/hot-keys.js';
 import { Warmer } from '../../src/warming/warmer.js';
-import { createFakeTimers, deferred, settle } from './fake-timers.js';
+import { createFakeTimers, deferred, drain } from '../kit/index.js';
 
 const open: Cache[] = [];
 const refreshers: Refresher[] = [];
@@ -201,9 +201,9 @@ describe('Refresher', () => {
     await readTimes(cache, 'k', 5);
     clock.advance(9_000);
     const first = refresher.tick();
-    await settle();
+    await drain();
     const second = refresher.tick();
-    await settle();
+    await drain();
     expect(calls).toBe(1);
     gate.resolve('new');
     expect(await first).toMatchObject({ started: 1 });
@@ -227,9 +227,9 @@ describe('Refresher', () => {
     await readTimes(cache, 'c', 5);
     clock.advance(9_000);
     const first = refresher.tick();
-    await settle();
+    await drain();
     const second = refresher.tick();
-    await settle();
+    await drain();
     expect(calls).toStrictEqual({ a: 1, b: 1 });
     gate.resolve('new');
     expect(await first).toMatchObject({ started: 2 });
@@ -301,7 +301,7 @@ describe('Refresher', () => {
     await readTimes(cache, 'k', 5);
     clock.advance(9_000);
     const pass = refresher.tick();
-    await settle();
+    await drain();
     await cache.invalidateTags(['user:1']);
     gate.resolve('computed before the invalidation');
     await pass;

@@ -5,8 +5,7 @@ import { redisStore, type RedisStore } from '../../src/stores/redis.js';
 import { createFakeClock } from '../../src/testing/index.js';
 import { storeLease } from '../../src/warming/lease.js';
 import { Scheduler } from '../../src/warming/scheduler.js';
-import { until } from '../support/until.js';
-import { createFakeTimers } from './fake-timers.js';
+import { createFakeTimers, until } from '../kit/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const START = Date.UTC(2026, 0, 1, 0, 0, 30);

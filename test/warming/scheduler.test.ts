@@ -4,7 +4,7 @@ import type { Lease } from '../../src/warming/lease.js';
 import { Scheduler, type FiringContext, type SchedulerOptions } from '../../src/warming/scheduler.js';
 import { CronExpression } from '../../src/warming/cron.js';
 import { MAX_TIMER_DELAY_MS, unrefTimer } from '../../src/warming/timer.js';
-import { createFakeTimers, deferred, settle } from './fake-timers.js';
+import { createFakeTimers, deferred, drain } from '../kit/index.js';
 
 const START = Date.UTC(2026, 0, 1, 0, 0, 30); // 30 s past midnight UTC
 
@@ -86,7 +86,7 @@ describe('Scheduler', () => {
     expect(calls).toBe(1);
     expect(scheduler.status('slow')).toMatchObject({ runs: 1, skippedOverlap: 3, running: true });
     gate.resolve();
-    await settle();
+    await drain();
     await timers.advance(60_000);
     expect(calls).toBe(2);
     expect(scheduler.status('slow')).toMatchObject({ runs: 2, skippedOverlap: 3, running: false });
@@ -182,7 +182,7 @@ describe('Scheduler', () => {
       stopped = true;
     });
     expect(timers.count).toBe(0);
-    await settle();
+    await drain();
     expect(stopped).toBe(false);
     gate.resolve();
     await stopping;

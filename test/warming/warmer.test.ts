@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/cache.js';
 import { createFakeClock, type FakeClock } from '../../src/testing/index.js';
 import { warm, Warmer, type WarmingTask, type WarmProgress } from '../../src/warming/warmer.js';
-import { deferred, settle } from './fake-timers.js';
+import { deferred, drain } from '../kit/index.js';
 
 const open: Cache[] = [];
 afterEach(async () => {
@@ -58,10 +58,10 @@ describe('warm', () => {
       }),
     );
     const run = warm(cache, tasks, { concurrency: 2 });
-    await settle();
+    await drain();
     expect(started).toStrictEqual([0, 1]);
     gates[1]?.resolve('one');
-    await settle();
+    await drain();
     expect(started).toStrictEqual([0, 1, 2]);
     for (const gate of gates) gate.resolve('x');
     expect((await run).generated).toBe(5);
@@ -188,7 +188,7 @@ describe('warm', () => {
       const cache = memoryCache();
       const gate = deferred<string>();
       const run = warm(cache, [task('a', { loader: () => gate.promise })]);
-      await settle();
+      await drain();
       await cache.delete('k:a');
       gate.resolve('computed from old data');
       expect((await run).generated).toBe(1);
@@ -200,7 +200,7 @@ describe('warm', () => {
       const cache = memoryCache();
       const gate = deferred<string>();
       const run = warm(cache, [task('a', { tags: ['user:1'], loader: () => gate.promise })]);
-      await settle();
+      await drain();
       await cache.invalidateTags(['user:1']);
       gate.resolve('computed from old data');
       await run;
@@ -211,7 +211,7 @@ describe('warm', () => {
       const cache = memoryCache();
       const gate = deferred<string>();
       const run = warm(cache, [task('a', { tags: ['user:1'], loader: () => gate.promise })]);
-      await settle();
+      await drain();
       await cache.invalidateTags(['user:2']);
       gate.resolve('current');
       await run;

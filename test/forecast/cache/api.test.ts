@@ -4,6 +4,7 @@ import { Cache, isCacheError } from '../../../src/index.js';
 import { day } from '../../../src/forecast/data/calendar.js';
 import { ForecastCache } from '../../../src/forecast/index.js';
 import { createFakeClock } from '../../../src/testing/index.js';
+import { deferred, drain } from '../../kit/index.js';
 import { d, financeFixture, NOW } from './helpers.js';
 
 const KEY = 'forecast:user_123:balance:30d:linear:abc';
@@ -59,15 +60,19 @@ describe('getOrCalculate', () => {
   it('runs one calculation for 100 concurrent callers, and shares it', async () => {
     const forecasts = new ForecastCache({ clock: createFakeClock(NOW) });
     let calls = 0;
-    const results = await Promise.all(
+    const gate = deferred();
+    const pending = Promise.all(
       Array.from({ length: 100 }, () =>
         forecasts.getOrCalculate(KEY, async () => {
           calls++;
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await gate.promise;
           return { projected: new Decimal('12.34') };
         }),
       ),
     );
+    await drain();
+    gate.resolve();
+    const results = await pending;
     expect(calls).toBe(1);
     expect(new Set(results).size).toBe(1);
     expect((await forecasts.getStats()).misses).toBe(100);

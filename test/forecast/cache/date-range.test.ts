@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { day } from '../../../src/forecast/data/calendar.js';
 import { ForecastCache } from '../../../src/forecast/index.js';
 import { createFakeClock } from '../../../src/testing/index.js';
-import { computeAll, deferred, financeFixture, forecastSet, gone, NOW } from './helpers.js';
+import { deferred } from '../../kit/index.js';
+import { computeAll, financeFixture, forecastSet, gone, NOW } from './helpers.js';
 
 // As of 2025-01-15 the forecasts of `forecastSet` cover (lookback … horizon end):
 //   balance30   whole history … 2025-02-14      balance90 whole history … 2025-04-15

@@ -75,14 +75,3 @@ export async function gone(forecasts: ForecastCache, keys: Record<string, string
   for (const [name, key] of Object.entries(keys)) if (!(await forecasts.getKeyInfo(key)).exists) out.push(name);
   return out.sort();
 }
-
-/** A promise and the functions that settle it, for calculators a test holds open. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ForecastCache, parseForecastKey } from '../../../src/forecast/index.js';
+import { ForecastCache, forecastKey, parseForecastKey } from '../../../src/forecast/index.js';
 import { paramsHash } from '../../../src/keys/index.js';
 import { createFakeClock } from '../../../src/testing/index.js';
 import { NOW } from './helpers.js';
@@ -75,5 +75,27 @@ describe('invalidation by user id never reaches another user', () => {
     await expect(forecasts.invalidate({})).rejects.toThrow(TypeError);
     await expect(forecasts.invalidate({ pattern: '*' })).rejects.toMatchObject({ code: 'E_NOT_CONFIRMED' });
     await forecasts.close();
+  });
+});
+
+describe('forecastKey', () => {
+  it('builds the seed key structure', () => {
+    const params = { window_months: 3, trend_sensitivity: 0.1, include_weekends: false };
+    expect(forecastKey({ userId: 'user_123', metric: 'balance', horizon: '30d', algorithm: 'linear', params })).toBe(
+      'forecast:user_123:balance:30d:linear:a2d36ec3',
+    );
+    expect(forecastKey({ userId: 'user_456', metric: 'burn_rate', horizon: '90d', algorithm: 'ema' })).toBe(
+      'forecast:user_456:burn_rate:90d:ema:default',
+    );
+  });
+
+  it('keeps a hostile user id inside its own segment', () => {
+    const key = forecastKey({ userId: 'evil:*', metric: 'balance', horizon: '30d', algorithm: 'linear' });
+    expect(key).toBe('forecast:evil%3A%2A:balance:30d:linear:default');
+    expect(key.split(':')).toHaveLength(6);
+  });
+
+  it('refuses empty segments, naming them', () => {
+    expect(() => forecastKey({ userId: '', metric: 'balance', horizon: '30d', algorithm: 'linear' })).toThrow(/userId/);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { day } from '../../../src/forecast/data/calendar.js';
 import { ForecastCache } from '../../../src/forecast/index.js';
 import { createFakeClock } from '../../../src/testing/index.js';
-import { until } from '../../support/until.js';
+import { until } from '../../kit/index.js';
 import { handlerSuite } from './handler-suite.js';
 import { computeAll, financeFixture, forecastSet, gone, NOW, REDIS_URL, uniquePrefix } from './helpers.js';
 

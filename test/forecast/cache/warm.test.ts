@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ForecastCache, type CalculatorContext } from '../../../src/forecast/index.js';
 import { createFakeClock } from '../../../src/testing/index.js';
-import { deferred, financeFixture, NOW } from './helpers.js';
+import { deferred } from '../../kit/index.js';
+import { financeFixture, NOW } from './helpers.js';
 
 function recording() {
   const calls: string[] = [];
