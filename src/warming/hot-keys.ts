@@ -2,7 +2,7 @@ import type { Cache, GetOrSetOptions, KeyInfo, LoaderContext } from '../cache.js
 import { systemClock, type Clock } from '../clock.js';
 import { Limiter } from '../compute/limit.js';
 import { parseDuration, type Ttl } from '../ttl.js';
-import { unrefTimer, type SetTimer } from './timer.js';
+import { timerOf, type SetTimer } from './timer.js';
 import type { WarmingTask } from './warmer.js';
 
 export interface HotKeysOptions {
@@ -53,6 +53,11 @@ export class HotKeys {
   readonly #halfLife: number;
   readonly #hotScore: number;
   readonly #clock: Clock;
+
+  /** The time source the scores decay on (a refresher over this tracker runs its timers on it too). */
+  get clock(): Clock {
+    return this.#clock;
+  }
   /** Scores multiplied by 2^((base - now) / halfLife) give today's score. */
   readonly #scores = new Map<string, number>();
   #base: number;
@@ -254,7 +259,10 @@ export interface RefresherOptions {
   refreshAhead?: number;
   /** Refreshes running at once. @default 4 */
   concurrency?: number;
-  /** @default `setTimeout`, unref'ed */
+  /**
+   * @deprecated Give the `HotKeys` tracker a clock with timers instead: the refresher runs on its time source.
+   * @default the tracker's clock's timers, else `setTimeout` unref'ed
+   */
   setTimer?: SetTimer;
   /** Told about each failed refresh (the entry then simply expires). */
   onError?: (error: unknown, key: string) => void;
@@ -303,8 +311,9 @@ export class Refresher {
   #running = false;
 
   constructor(cache: RefreshableCache, options: RefresherOptions) {
-    const { hotKeys, tasks, interval = '5s', refreshAhead = 0.2, concurrency = 4, setTimer = unrefTimer, onError } = options;
+    const { hotKeys, tasks, interval = '5s', refreshAhead = 0.2, concurrency = 4, onError } = options;
     if (!(hotKeys instanceof HotKeys)) throw new TypeError('hotKeys must be a HotKeys tracker');
+    const setTimer = options.setTimer ?? timerOf(hotKeys.clock);
     if (tasks !== undefined && typeof tasks.taskForKey !== 'function') throw new TypeError('tasks must have taskForKey()');
     const intervalMs = parseDuration(interval, 'interval');
     if (intervalMs === 0) throw new TypeError('interval must be greater than 0');

@@ -1,7 +1,7 @@
 export { CronExpression, parseCron, type CronOptions, type CronTimezone } from './cron.js';
 export { storeLease, type Lease, type StoreLeaseOptions } from './lease.js';
 export { Scheduler, type FiringContext, type Schedule, type SchedulerOptions, type ScheduleStatus } from './scheduler.js';
-export { unrefTimer, type SetTimer } from './timer.js';
+export { timerOf, unrefTimer, type SetTimer } from './timer.js';
 export {
   HotKeys,
   Refresher,

@@ -3,7 +3,7 @@ import { CacheError } from '../errors.js';
 import { parseDuration } from '../ttl.js';
 import { CronExpression, type CronTimezone } from './cron.js';
 import type { Lease } from './lease.js';
-import { MAX_TIMER_DELAY_MS, unrefTimer, type SetTimer } from './timer.js';
+import { MAX_TIMER_DELAY_MS, timerOf, type SetTimer } from './timer.js';
 
 /** What a scheduled run is told about its firing. */
 export interface FiringContext {
@@ -50,9 +50,12 @@ export interface ScheduleStatus {
 }
 
 export interface SchedulerOptions {
-  /** @default systemClock */
+  /** The time source: `now` for firing times and, when it has them, its timers (a fake clock drives schedules in tests). @default systemClock */
   clock?: Clock;
-  /** @default `setTimeout`, unref'ed: a pending schedule never keeps the process alive */
+  /**
+   * @deprecated Give `clock` a time source with timers instead.
+   * @default the clock's timers, else `setTimeout` unref'ed: a pending schedule never keeps the process alive
+   */
   setTimer?: SetTimer;
   /**
    * Shared between the instances of a service so that each firing runs on one of them only. The lease is
@@ -120,8 +123,9 @@ export class Scheduler {
   #stopped = false;
 
   constructor(options: SchedulerOptions = {}) {
-    const { clock = systemClock, setTimer = unrefTimer, lease, leaseTtl, timezone = 'local', onError } = options;
+    const { clock = systemClock, lease, leaseTtl, timezone = 'local', onError } = options;
     if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') throw new TypeError('clock must have a now() method');
+    const setTimer = options.setTimer ?? timerOf(clock);
     if (typeof setTimer !== 'function') throw new TypeError('setTimer must be a function');
     if (lease !== undefined && (typeof lease.acquire !== 'function' || typeof lease.release !== 'function')) {
       throw new TypeError('lease must have acquire() and release()');

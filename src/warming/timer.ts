@@ -1,3 +1,5 @@
+import { timeSourceOf, type Clock } from '../clock.js';
+
 /**
  * Calls `callback` once after `delayMs`; the returned function cancels the call. Injected in tests so that
  * time is driven by hand instead of slept.
@@ -20,3 +22,18 @@ export const unrefTimer: SetTimer = (callback, delayMs) => {
   handle.unref();
   return () => clearTimeout(handle);
 };
+
+/**
+ * The {@link SetTimer} of a time source: its own timers (a fake clock's in tests), the system's unref'ed ones for
+ * a clock with `now` only.
+ *
+ * @example
+ * const setTimer = timerOf(createFakeClock());
+ */
+export function timerOf(clock: Clock | undefined): SetTimer {
+  const time = timeSourceOf(clock);
+  return (callback, delayMs) => {
+    const handle = time.setTimeout(callback, delayMs);
+    return () => time.clearTimeout(handle);
+  };
+}
