@@ -1,3 +1,4 @@
+import type { CacheResult, GetOptions, InvalidateOptions, InvalidateSelection, PatternOptions, SetManyEntry } from './api-types.js';
 import { Loads, type Loader } from './compute/loads.js';
 import type { LoadReport } from './compute/load.js';
 import { planOf } from './compute/plan.js';
@@ -20,54 +21,7 @@ import { deadlineOf } from './ttl.js';
 export type { BatchLoader, BatchLoaderContext, BusStats, CacheStats, GetOrSetOptions, GetOrSetResult, InvalidationEvent, InvalidationRule, KeyInfo, LeaseOptions, LoaderContext, SetOptions, StoreTierStats, TierStats };
 export { ENTRY_OVERHEAD_BYTES };
 
-export interface GetOptions<T> {
-  /** Returned instead of `undefined` when the key is not cached. */
-  default?: T;
-  /**
-   * Also return a value whose tags were soft-expired (`expireTags`): stale, but allowed here. Values of
-   * hard-invalidated tags are never returned.
-   * @default false
-   */
-  stale?: boolean;
-}
-
-export interface InvalidateOptions {
-  /** Why, for the invalidation log (`getInvalidationEvents`). */
-  reason?: string;
-  /** Who asked, for the invalidation log. */
-  triggeredBy?: string;
-}
-
-export interface PatternOptions extends InvalidateOptions {
-  /** Needed for a pattern that matches every key (`*`), as `clear` needs it. */
-  confirm?: boolean;
-}
-
-/** What `invalidate` removes: the union of what each part selects. */
-export interface InvalidateSelection {
-  keys?: readonly string[];
-  /** A glob over keys: `*` any run, `?` one character. */
-  pattern?: string;
-  /** Several globs, removed one after another (what one removed is not counted again by the next). */
-  patterns?: readonly string[];
-  tags?: readonly string[];
-}
-
-export interface SetManyEntry extends SetOptions {
-  key: string;
-  value: unknown;
-}
-
-/** The variant of `get` that never throws (seed 002's `CacheResult`). `ok` is true when a value was found. */
-export interface CacheResult<T> {
-  ok: boolean;
-  value: T | undefined;
-  /** Set when the read failed (bad key, closed cache, a store failing in strict mode), as opposed to a plain miss. */
-  error: CacheError | undefined;
-  /** The tier that answered (`'memory'` or a store's name), `undefined` on a miss. */
-  source: string | undefined;
-  durationMs: number;
-}
+export type { CacheResult, GetOptions, InvalidateOptions, InvalidateSelection, PatternOptions, SetManyEntry } from './api-types.js';
 
 /** The rooms a cache and its namespace views share. */
 class Rooms {
@@ -366,7 +320,7 @@ export class Cache {
   /**
    * Removes every entry of this cache (or, on a namespace view, of that namespace only) from every tier and
    * returns how many the memory tier held (stores cannot count cheaply). Refuses unless called as
-   * `clear({ confirm: true })`. A namespace view needs stores that can list keys (`capabilities.iterate`).
+   * `clear({ confirm: true })`. A namespace view needs stores that can list keys (that offer `keys`).
    *
    * @example
    * await cache.namespace('reports').clear({ confirm: true });

@@ -1,27 +1,26 @@
 // The `tiercache/forecast` subpath. The SQLite finance store is not here: it imports better-sqlite3, an
 // optional peer, so it has its own subpath (`tiercache/forecast/sqlite`).
-export {
-  DEFAULT_WARM_HORIZONS,
-  DEFAULT_WARM_METRICS,
-  ForecastCache,
-  type Dashboard,
-  type DashboardOptions,
-  type DateRangeOptions,
-  type ForecastCacheOptions,
-  type ForecastCacheStats,
-  type ForecastInvalidateOptions,
-  type ForecastKeyInfo,
-  type ForecastReadOptions,
-  type ForecastResult,
-  type ForecastRequest,
-  type ForecastSetOptions,
-  type ForecastWarmError,
-  type ForecastWarmOptions,
-  type ForecastWarmReport,
-  type ForecastWindow,
-  type GetOrCalculateOptions,
-  type TriggerOptions,
-} from './forecast-cache.js';
+export { ForecastCache } from './forecast-cache.js';
+export { DEFAULT_WARM_HORIZONS, DEFAULT_WARM_METRICS } from './warming.js';
+export type {
+  Dashboard,
+  DashboardOptions,
+  DateRangeOptions,
+  ForecastCacheOptions,
+  ForecastCacheStats,
+  ForecastInvalidateOptions,
+  ForecastKeyInfo,
+  ForecastReadOptions,
+  ForecastResult,
+  ForecastRequest,
+  ForecastSetOptions,
+  ForecastWarmError,
+  ForecastWarmOptions,
+  ForecastWarmReport,
+  ForecastWindow,
+  GetOrCalculateOptions,
+  TriggerOptions,
+} from './types.js';
 export { forecastKey, parseForecastKey, type ForecastKeyParts, type ParsedForecastKey } from './keys.js';
 export {
   addHorizon,

@@ -1,5 +1,4 @@
 import type { TimeSource } from '../clock.js';
-import type { Store } from '../stores/contract.js';
 import type { TierStack } from '../tiers/stack.js';
 
 /** One recorded invalidation (seed 004). */
@@ -46,11 +45,12 @@ export class InvalidationLog {
     this.#next = (this.#next + 1) % EVENTS_KEPT;
     this.#count = Math.min(this.#count + 1, EVENTS_KEPT);
     const tier = this.#stack.markerTier;
-    if (tier?.store.appendLog === undefined) return full;
+    const log = tier?.ops.log;
+    if (tier === undefined || log === undefined) return full;
     const record = new TextEncoder().encode(JSON.stringify({ ...full, at: full.at.getTime() }));
     // Chained, so a reader can wait for every append made before it asked.
     this.#writes = this.#writes.then(() =>
-      this.#stack.attempt(tier, 'appendLog', (s) => (s.appendLog as NonNullable<Store['appendLog']>).call(s, EVENT_LOG, record, EVENTS_KEPT)).then(() => undefined),
+      this.#stack.attempt(tier, 'appendLog', () => log.appendLog(EVENT_LOG, record, EVENTS_KEPT)).then(() => undefined),
     );
     return full;
   }
@@ -64,9 +64,10 @@ export class InvalidationLog {
   /** The newest `limit` events at or after `sinceMs`, oldest first: the shared log when there is one. */
   async read(sinceMs: number, limit: number): Promise<InvalidationEvent[]> {
     const tier = this.#stack.markerTier;
-    if (tier?.store.readLog !== undefined) {
+    const log = tier?.ops.log;
+    if (tier !== undefined && log !== undefined) {
       await this.#writes;
-      const records = await this.#stack.attempt(tier, 'readLog', (s) => (s.readLog as NonNullable<Store['readLog']>).call(s, EVENT_LOG, sinceMs, limit));
+      const records = await this.#stack.attempt(tier, 'readLog', () => log.readLog(EVENT_LOG, sinceMs, limit));
       if (records !== undefined) {
         const decoder = new TextDecoder();
         return records.flatMap((bytes) => {

@@ -1,22 +1,45 @@
-import type { Clock } from '../clock.js';
+import type { Clock, TimeSource } from '../clock.js';
 
-/** What a store can do, so the core can plan around what it cannot. */
+/**
+ * What a store can do, so the core can plan around what it cannot. The core reads `shared` and `atomicAdd`;
+ * what the methods a store offers already say (`iterate`: `keys` present; `nativeExpiry`: `prune` absent) is
+ * derived from them, and those flags are still accepted but ignored.
+ */
 export interface StoreCapabilities {
-  /** The backend removes expired entries by itself; without it the core calls `prune` now and then. */
-  readonly nativeExpiry: boolean;
+  /**
+   * The backend removes expired entries by itself.
+   * @deprecated Ignored: derived from the methods offered (no `prune` means the backend expires entries itself).
+   * Still accepted, so stores written before keep type-checking.
+   */
+  readonly nativeExpiry?: boolean;
   /**
    * Smallest expiry step the backend honours, in ms (1000 for second-resolution backends such as Memcached).
-   * A `get` may return an entry up to this long after its deadline; the core checks deadlines itself.
+   * A `get` may return an entry up to this long after its deadline; the core checks deadlines itself, so only
+   * the conformance suite reads it (to wait long enough).
    */
   readonly expiryResolutionMs: number;
-  /** Other processes (and machines) see the same entries. */
+  /** Other processes (and machines) see the same entries: the core fences loads and keeps markers only there. */
   readonly shared: boolean;
-  /** `keys(pattern)` is available and does not block the backend. */
-  readonly iterate: boolean;
-  /** `add` is atomic across every client of the backend. */
+  /**
+   * `keys(pattern)` is available and does not block the backend.
+   * @deprecated Ignored: the core looks at whether `keys` is offered. Still accepted; when given it must agree.
+   */
+  readonly iterate?: boolean;
+  /** `add` is atomic across every client of the backend: the core takes leases and fences loads only then. */
   readonly atomicAdd: boolean;
-  /** Largest value the backend accepts, in bytes. */
+  /** Largest value the backend accepts, in bytes (the store refuses larger ones; the conformance suite sizes its test by it). */
   readonly maxValueBytes: number;
+}
+
+/** Capabilities with the derived flags filled in from the methods a store offers (see `capabilitiesOf`). */
+export interface ResolvedCapabilities extends StoreCapabilities {
+  readonly nativeExpiry: boolean;
+  readonly iterate: boolean;
+}
+
+/** A store's capabilities with `iterate` and `nativeExpiry` derived from the methods it offers. */
+export function capabilitiesOf(store: Store): ResolvedCapabilities {
+  return Object.freeze({ ...store.capabilities, iterate: typeof store.keys === 'function', nativeExpiry: typeof store.prune !== 'function' });
 }
 
 export interface StoreWrite {
@@ -78,12 +101,37 @@ export interface Store {
    */
   deletePrefix?(prefix: string): Promise<number>;
   /**
-   * Appends a record to a capped log every process shares (Redis: a stream trimmed to about `maxLength`).
-   * The core keeps its invalidation history there when the store offers it.
+   * Called once by each cache built over this store, before any other call, with what the cache shares with
+   * its stores. A store uses the cache's clock for its deadlines and timers unless it was given one itself.
    */
+  attach?(context: StoreContext): void;
+  /** @deprecated Declare the store a `SharedLog` instead; still honoured when both log methods are present. */
   appendLog?(log: string, record: Uint8Array, maxLength: number): Promise<void>;
-  /** The newest `limit` records appended at or after `sinceMs` (epoch ms), oldest first. */
+  /** @deprecated Declare the store a `SharedLog` instead; still honoured when both log methods are present. */
   readLog?(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]>;
+}
+
+/** What a cache hands each of its stores once (see `Store.attach`). */
+export interface StoreContext {
+  /** The cache's time source: what a store built without a `clock` should use for "now" and for its timers. */
+  readonly clock: TimeSource;
+}
+
+/**
+ * An optional capability beside the byte-store contract: a capped log every process sharing the backend reads
+ * and appends to. The core keeps its invalidation history there when the first store offers one (Redis: a stream).
+ */
+export interface SharedLog {
+  /** Appends a record, trimming the log to about `maxLength` records. */
+  appendLog(log: string, record: Uint8Array, maxLength: number): Promise<void>;
+  /** The newest `limit` records appended at or after `sinceMs` (epoch ms), oldest first. */
+  readLog(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]>;
+}
+
+/** True when the store offers a shared log (both methods). */
+export function hasSharedLog<S extends object>(store: S): store is S & SharedLog {
+  const candidate = store as Partial<SharedLog>;
+  return typeof candidate.appendLog === 'function' && typeof candidate.readLog === 'function';
 }
 
 /**
@@ -95,7 +143,12 @@ export const UNREADABLE: Uint8Array = new Uint8Array(0);
 
 /** Options every store factory takes. */
 export interface BaseStoreOptions {
-  /** Source of "now" for turning deadlines into backend TTLs. @default Date.now */
+  /**
+   * Source of "now" for turning deadlines into backend TTLs, and of the store's timers when it has them. A store
+   * built without one takes the clock of the first cache it serves (`Store.attach`); the default below holds
+   * for a store no cache uses.
+   * @default Date.now
+   */
   clock?: Clock;
 }
 

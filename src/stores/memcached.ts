@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import memjs from 'memjs';
 import type { Client as MemjsClient, Response as MemjsResponse } from 'memjs';
-import { systemClock, type Clock } from '../clock.js';
 import { CacheBackendError } from '../errors.js';
 import { assertStoreKey, assertStoreKeys } from '../keys/validate.js';
 import { parseDuration } from '../ttl.js';
-import { UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreWrite } from './contract.js';
+import { UNREADABLE, type BaseStoreOptions, type Store, type StoreCapabilities, type StoreContext, type StoreWrite } from './contract.js';
+import { StoreTime } from './store-time.js';
 
 /** A memjs client that moves raw bytes (the default serializer). */
 export type MemcachedClient = MemjsClient<string | Buffer, Buffer | null>;
@@ -121,7 +121,7 @@ class MemcachedStoreImpl implements MemcachedStore {
   readonly #ownsClient: boolean;
   readonly #prefix: string;
   readonly #generationKey: string;
-  readonly #clock: Clock;
+  readonly #clock: StoreTime;
   readonly #timeoutMs: number;
   readonly #maxPlainKeyChars: number;
   #generation: string | undefined;
@@ -131,7 +131,7 @@ class MemcachedStoreImpl implements MemcachedStore {
   constructor(options: MemcachedStoreOptions) {
     this.name = options.name ?? 'memcached';
     this.#prefix = options.prefix ?? 'tiercache:';
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = new StoreTime(options.clock);
     const overhead = GENERATION_BYTES * (4 / 3) + 1;
     if (!PLAIN_KEY.test(this.#prefix) || this.#prefix.length + overhead + HASHED_KEY_CHARS > MAX_KEY_BYTES) {
       throw new TypeError(
@@ -241,6 +241,10 @@ class MemcachedStoreImpl implements MemcachedStore {
       await this.#client.set(this.#generationKey, generation, { expires: 0 });
       this.#generation = generation;
     });
+  }
+
+  attach(context: StoreContext): void {
+    this.#clock.attach(context);
   }
 
   close(): Promise<void> {

@@ -105,7 +105,7 @@ interface RegclassRow extends QueryResultRow {
  * const cache = new Cache({ stores: [postgresStore({ connectionString: 'postgres://app@db.internal:5432/app' })] });
  */
 export function postgresStore(options: PostgresStoreOptions): Store {
-  const { table, prefix, name, clock, pruneInterval } = resolveSqlOptions(options, 'postgresStore', 'postgres');
+  const { table, prefix, name, time, pruneInterval } = resolveSqlOptions(options, 'postgresStore', 'postgres');
   const sources = [options.connectionString, options.poolConfig, options.pool].filter((source) => source !== undefined);
   if (sources.length !== 1) throw new TypeError('postgresStore needs exactly one of connectionString, poolConfig or pool');
   const connectionString: unknown = options.connectionString;
@@ -164,7 +164,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   let closing: Promise<void> | undefined;
   let schema: Promise<void> | undefined;
   // The callbacks read `prune` and `closed` only when the timer fires, after both are defined below.
-  const timer = startPruneTimer(pruneInterval, () => prune(), () => closed);
+  const timer = startPruneTimer(time, pruneInterval, () => prune(), () => closed);
 
   const fail = (message: string, cause?: unknown, key?: string): CacheBackendError => {
     const detail = cause instanceof Error ? `: ${describe(cause)}` : '';
@@ -175,7 +175,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     });
   };
   // Deadlines are whole milliseconds, so comparing with the floor of a fractional "now" gives the same answer.
-  const now = (): number => Math.floor(clock.now());
+  const now = (): number => Math.floor(time.now());
   const assertOpen = (key?: string): void => {
     if (closed) throw fail('the store is closed', undefined, key);
   };
@@ -353,6 +353,10 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     name,
     capabilities,
 
+    attach(context) {
+      time.attach(context);
+    },
+
     async get(key) {
       assertStoreKey(name, key);
       const rows = await query<ValueRow>('get', sql.get, [prefix, key, now()], key);
@@ -381,7 +385,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     close() {
       if (closing === undefined) {
         closed = true;
-        if (timer !== undefined) clearInterval(timer);
+        timer?.stop();
         closing = owned
           ? pool.end().catch((error: unknown) => {
               throw fail('close failed', error);

@@ -1,5 +1,6 @@
-import { systemClock, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { prefixOption } from './contract.js';
+import { StoreTime } from './store-time.js';
 
 // The index name adds 15 characters and both names must stay usable as PostgreSQL identifiers too (63 bytes),
 // so the same table option works for either SQL store.
@@ -20,7 +21,8 @@ export interface ResolvedSqlOptions {
   /** The store's prefix: the value of the table's `namespace` column for its rows. */
   prefix: string;
   name: string;
-  clock: Clock;
+  /** The store's clock, or the attaching cache's when none was given. */
+  time: StoreTime;
   pruneInterval: number;
 }
 
@@ -34,25 +36,26 @@ export function resolveSqlOptions(options: SqlStoreOptions, factory: string, def
   const prefix = prefixOption(options, 'default', factory);
   const name = options.name ?? defaultName;
   if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
+  const clock = options.clock;
+  if (clock !== undefined && (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function')) {
     throw new TypeError('clock must be an object with a now() method returning epoch milliseconds');
   }
   const pruneInterval = options.pruneInterval ?? DEFAULT_PRUNE_INTERVAL_MS;
   if (typeof pruneInterval !== 'number' || !Number.isFinite(pruneInterval) || pruneInterval < 0) {
     throw new TypeError(`pruneInterval must be a finite number of milliseconds >= 0, got ${String(pruneInterval)}`);
   }
-  return { table, prefix, name, clock, pruneInterval };
+  return { table, prefix, name, time: new StoreTime(clock), pruneInterval };
 }
 
 /**
- * Runs `prune` every `intervalMs` (none when 0), never two at once and never after `closed()`. Best effort:
- * reads already skip expired rows and the next tick tries again. The timer never keeps the process alive.
+ * Runs `prune` every `intervalMs` on the store's time (none when 0), never two at once and never after
+ * `closed()`. Best effort: reads already skip expired rows and the next tick tries again. The timer never
+ * keeps the process alive.
  */
-export function startPruneTimer(intervalMs: number, prune: () => Promise<unknown>, closed: () => boolean): NodeJS.Timeout | undefined {
+export function startPruneTimer(time: StoreTime, intervalMs: number, prune: () => Promise<unknown>, closed: () => boolean): { stop(): void } | undefined {
   if (intervalMs <= 0) return undefined;
   let pruning = false;
-  const timer = setInterval(() => {
+  return time.every(intervalMs, () => {
     if (pruning || closed()) return;
     pruning = true;
     prune()
@@ -60,7 +63,5 @@ export function startPruneTimer(intervalMs: number, prune: () => Promise<unknown
       .finally(() => {
         pruning = false;
       });
-  }, intervalMs);
-  timer.unref();
-  return timer;
+  });
 }

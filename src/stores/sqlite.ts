@@ -63,7 +63,7 @@ const MAX_VALUE_BYTES = 1_000_000_000 - 1_000_000;
  * const cache = new Cache({ stores: [sqliteStore({ path: './cache.db', pruneInterval: 300_000 })] });
  */
 export function sqliteStore(options: SqliteStoreOptions): Store {
-  const { table, prefix, name, clock, pruneInterval } = resolveSqlOptions(options, 'sqliteStore', 'sqlite');
+  const { table, prefix, name, time, pruneInterval } = resolveSqlOptions(options, 'sqliteStore', 'sqlite');
   const hasPath = options.path !== undefined;
   const hasDatabase = options.database !== undefined;
   if (hasPath === hasDatabase) throw new TypeError('sqliteStore needs exactly one of path or database');
@@ -94,9 +94,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
   let closed = false;
   // The callbacks read `prune` and `closed` only when the timer fires, after both are defined below.
-  const timer = startPruneTimer(pruneInterval, () => prune(), () => closed);
+  const timer = startPruneTimer(time, pruneInterval, () => prune(), () => closed);
 
-  const now = (): number => clock.now();
+  const now = (): number => time.now();
   const assertOpen = (key?: string): void => {
     if (closed) throw fail('the store is closed', undefined, key);
   };
@@ -160,6 +160,10 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     name,
     capabilities,
 
+    attach(context) {
+      time.attach(context);
+    },
+
     get(key) {
       return run(() => {
         assertOpen(key);
@@ -197,7 +201,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     close() {
       if (closed) return Promise.resolve();
       closed = true;
-      if (timer !== undefined) clearInterval(timer);
+      timer?.stop();
       return run(() => {
         if (owned && db.open) db.close();
       }, 'close');

@@ -351,8 +351,11 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
   });
 
   add('capabilities agree with the methods offered', (store) => {
-    assert.equal(store.capabilities.iterate, typeof store.keys === 'function', 'iterate is claimed exactly when keys() is offered');
-    if (typeof store.prune !== 'function') assert.equal(store.capabilities.nativeExpiry, true, 'a store without prune expires entries by itself');
+    // Both flags are derived from the methods now; a store that still states one must not contradict them.
+    const { iterate, nativeExpiry } = store.capabilities;
+    if (iterate !== undefined) assert.equal(iterate, typeof store.keys === 'function', 'iterate is claimed exactly when keys() is offered');
+    if (nativeExpiry !== undefined && typeof store.prune !== 'function') assert.equal(nativeExpiry, true, 'a store without prune expires entries by itself');
+    assert.equal(typeof store.appendLog === 'function', typeof store.readLog === 'function', 'a shared log offers both appendLog and readLog');
     return Promise.resolve();
   });
 

@@ -1,25 +1,23 @@
 import type { TimeSource, TimerHandle } from '../clock.js';
 import { CacheError } from '../errors.js';
 import type { Emitter } from '../events.js';
-import type { Store, StoreWrite } from '../stores/contract.js';
+import type { StoreWrite } from '../stores/contract.js';
+import type { StoreOps } from './adapter.js';
 import { StoreTier, type PendingWrite, type ResolvedTier } from './store-tier.js';
-
-type Required<K extends keyof Store> = NonNullable<Store[K]>;
 
 /** The store that fences loads: the first shared one that can add and compare-and-set atomically. */
 function findFenceTier(tiers: readonly StoreTier[]): StoreTier | undefined {
   for (const tier of tiers) {
-    const store = tier.store;
-    if (store.capabilities.shared && store.capabilities.atomicAdd && typeof store.replaceIf === 'function' && typeof store.add === 'function') return tier;
+    const ops = tier.ops;
+    if (ops.capabilities.shared && ops.capabilities.atomicAdd && ops.replaceIf !== undefined && ops.add !== undefined) return tier;
   }
   return undefined;
 }
 
 /**
  * The shared tiers below the memory tier, in read order: every store call goes through here, under each
- * tier's timeout and breaker, and every write a store missed is remembered and replayed. The batch fallbacks
- * (`getMany` by `get`, `setMany` by `set`, `deleteMany` by `delete`) are chosen here once per call site,
- * so a store without batch methods behaves exactly like one with them.
+ * tier's timeout and breaker, and every write a store missed is remembered and replayed. Calls go to each
+ * tier's `ops` (`tiers/adapter.ts`), where the batch fallbacks were chosen once when the tier was built.
  */
 export class TierStack {
   readonly tiers: readonly StoreTier[];
@@ -60,7 +58,7 @@ export class TierStack {
 
   /** Stores that cannot list keys (a pattern or a namespace clear cannot reach into them). */
   unlistable(): StoreTier | undefined {
-    return this.tiers.find((tier) => tier.store.keys === undefined);
+    return this.tiers.find((tier) => tier.ops.keys === undefined);
   }
 
   /**
@@ -73,7 +71,7 @@ export class TierStack {
   }
 
   /** Runs a store call; undefined when it failed or was skipped (and strict mode is off). */
-  async attempt<T>(tier: StoreTier, operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T | undefined> {
+  async attempt<T>(tier: StoreTier, operation: string, call: (store: StoreOps) => Promise<T>, key?: string): Promise<T | undefined> {
     if (!tier.available()) {
       if (this.#strict) {
         throw new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key });
@@ -97,31 +95,33 @@ export class TierStack {
 
   /** One batched read of store keys (undefined when the store failed). */
   getMany(tier: StoreTier, keys: readonly string[], operation = 'getMany'): Promise<(Uint8Array | undefined)[] | undefined> {
-    return this.attempt(tier, operation, (s) => (s.getMany === undefined ? Promise.all(keys.map((k) => s.get(k))) : s.getMany(keys)));
+    return this.attempt(tier, operation, (s) => s.getMany(keys));
   }
 
   /** One batched write of store keys; true when the store took it. */
   setMany(tier: StoreTier, writes: readonly StoreWrite[]): Promise<true | undefined> {
-    return this.attempt(tier, 'setMany', (s) => (s.setMany === undefined ? Promise.all(writes.map((w) => s.set(w.key, w.value, w.expiresAt))) : s.setMany(writes)).then(() => true as const));
+    return this.attempt(tier, 'setMany', (s) => s.setMany(writes).then(() => true as const));
   }
 
   /** One batched delete of store keys; how many the store removed, undefined when it failed. */
   deleteMany(tier: StoreTier, keys: readonly string[]): Promise<number | undefined> {
-    return this.attempt(tier, 'deleteMany', (s) =>
-      s.deleteMany === undefined ? Promise.all(keys.map((k) => s.delete(k))).then((r) => r.filter(Boolean).length) : s.deleteMany(keys),
-    );
+    return this.attempt(tier, 'deleteMany', (s) => s.deleteMany(keys));
   }
 
-  /** Stores only when the key has no live value: true when stored, false when taken, undefined when failed. */
+  /**
+   * Stores only when the key has no live value where the store can tell (its `add`); a store without `add`
+   * takes the write unconditionally (`StoreOps.addOrSet`). True when stored, false when taken, undefined when failed.
+   */
   add(tier: StoreTier, storeKey: string, bytes: Uint8Array, expiresAt: number): Promise<boolean | undefined> {
-    return this.attempt(tier, 'add', (s) => (s.add === undefined ? s.set(storeKey, bytes, expiresAt).then(() => true) : s.add(storeKey, bytes, expiresAt)));
+    return this.attempt(tier, 'add', (s) => s.addOrSet(storeKey, bytes, expiresAt));
   }
 
   /** Store keys matching a store-key glob, listed without blocking the store (`keys` must exist). */
   listKeys(tier: StoreTier, pattern: string, accept: (storeKey: string) => boolean): Promise<string[] | undefined> {
     return this.attempt(tier, 'keys', async (s) => {
+      if (s.keys === undefined) throw new TypeError(`${tier.name}: the store cannot list keys`);
       const out: string[] = [];
-      for await (const key of (s.keys as Required<'keys'>).call(s, pattern)) if (accept(key)) out.push(key);
+      for await (const key of s.keys(pattern)) if (accept(key)) out.push(key);
       return out;
     });
   }
@@ -209,7 +209,7 @@ export class TierStack {
     this.#closed = true;
     for (const timer of this.#replayTimers) this.#clock.clearTimeout(timer);
     this.#replayTimers.clear();
-    const results = await Promise.allSettled(this.tiers.map((tier) => tier.store.close()));
+    const results = await Promise.allSettled(this.tiers.map((tier) => tier.ops.close()));
     return results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
   }
 }

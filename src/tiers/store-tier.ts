@@ -1,7 +1,8 @@
-import type { Clock } from '../clock.js';
+import type { TimeSource } from '../clock.js';
 import { createdAtOf } from '../entry.js';
 import { CacheBackendError, isCacheError } from '../errors.js';
 import type { Store } from '../stores/contract.js';
+import { adaptStore, type StoreOps } from './adapter.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -82,6 +83,8 @@ export interface ResolvedTier {
  */
 export class StoreTier {
   readonly store: Store;
+  /** What every call goes to: the store's operations and their emulations, chosen once here. */
+  readonly ops: StoreOps;
   readonly name: string;
   readonly timeoutMs: number;
   readonly maxTtlMs: number;
@@ -99,10 +102,11 @@ export class StoreTier {
   readonly #breakerFailures: number;
   readonly #cooldownMs: number;
   readonly #maxPending: number;
-  readonly #clock: Clock;
+  readonly #clock: TimeSource;
 
-  constructor(resolved: ResolvedTier, clock: Clock) {
+  constructor(resolved: ResolvedTier, clock: TimeSource) {
     this.store = resolved.store;
+    this.ops = adaptStore(resolved.store, clock);
     this.name = resolved.name;
     this.timeoutMs = resolved.timeoutMs;
     this.maxTtlMs = resolved.maxTtlMs;
@@ -135,7 +139,7 @@ export class StoreTier {
    * Runs one store call under the timeout and the breaker. Rejects with a `CacheBackendError` naming the
    * store; the caller decides whether that reaches the user.
    */
-  async run<T>(operation: string, call: (store: Store) => Promise<T>, key?: string): Promise<T> {
+  async run<T>(operation: string, call: (store: StoreOps) => Promise<T>, key?: string): Promise<T> {
     const probe = this.#state !== 'closed';
     if (probe) this.#probing = true;
     try {
@@ -160,13 +164,13 @@ export class StoreTier {
    * Settles with the call, or rejects once `timeoutMs` has passed. One watchdog timer serves every call in
    * flight: a timer per call (set, race, clear) measured as a third of the overhead of a Redis read.
    */
-  #withDeadline<T>(operation: string, call: (store: Store) => Promise<T>, key: string | undefined): Promise<T> {
+  #withDeadline<T>(operation: string, call: (store: StoreOps) => Promise<T>, key: string | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const pending: InFlight = { deadline: performance.now() + this.timeoutMs, fail: reject, operation, key };
       this.#inflight.add(pending);
       if (this.#watchdog === undefined) this.#startWatchdog();
       const settle = () => this.#inflight.delete(pending);
-      call(this.store).then(
+      call(this.ops).then(
         (value) => {
           if (settle()) resolve(value);
         },

@@ -29,12 +29,12 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'SetOptions', file: 'src/compute/types.ts', checkDefaults: true },
   { name: 'GetOrSetOptions', file: 'src/compute/types.ts', checkDefaults: true },
   { name: 'LeaseOptions', file: 'src/compute/types.ts', checkDefaults: true },
-  { name: 'GetOptions', file: 'src/cache.ts', checkDefaults: true },
-  { name: 'RedisStoreOptions', file: 'src/stores/redis.ts', checkDefaults: true },
+  { name: 'GetOptions', file: 'src/api-types.ts', checkDefaults: true },
+  { name: 'RedisStoreOptions', file: 'src/stores/redis/options.ts', checkDefaults: true },
   { name: 'MemcachedStoreOptions', file: 'src/stores/memcached.ts', checkDefaults: true },
   { name: 'SqliteStoreOptions', file: 'src/stores/sqlite.ts', checkDefaults: true },
   { name: 'PostgresStoreOptions', file: 'src/stores/postgres.ts', checkDefaults: true },
-  { name: 'FileStoreOptions', file: 'src/stores/file.ts', checkDefaults: true },
+  { name: 'FileStoreOptions', file: 'src/stores/file/options.ts', checkDefaults: true },
   { name: 'RedisBusOptions', file: 'src/bus/redis.ts', checkDefaults: true },
 ];
 

@@ -126,12 +126,16 @@ describe('sqliteStore', () => {
   it('prunes on a timer', async () => {
     const db = new Database(':memory:');
     try {
-      // The deadline is the store's clock; the prune interval itself is a real timer (the store has no other).
+      // Deadlines and the prune timer both run on the store's clock.
       const clock = createFakeClock(Date.now());
       const store = open({ database: db, pruneInterval: 50, clock });
       await store.set('soon', text('v'), clock.now() + 20);
-      clock.advance(20);
-      await until(() => db.prepare('SELECT count(*) AS n FROM tiercache_entries').pluck().get() === 0, 'the prune timer to remove the expired row', 3_000);
+      await store.set('kept', text('v'), clock.now() + 60_000);
+      const rows = () => db.prepare('SELECT count(*) AS n FROM tiercache_entries').pluck().get();
+      await clock.tick(49);
+      expect(rows(), 'expired, but the timer has not fired yet').toBe(2);
+      await clock.tick(1);
+      await until(() => rows() === 1, 'the prune timer to remove the expired row', 3_000);
       await store.close();
     } finally {
       db.close();

@@ -1,0 +1,116 @@
+// What the store needs to know about Redis itself: its limits, how Cluster assigns hash slots, and how
+// keys, globs and replies cross the ioredis boundary.
+
+/** Redis refuses bulk strings above `proto-max-bulk-len`, 512 MiB unless reconfigured. */
+export const MAX_VALUE_BYTES = 512 * 1024 * 1024;
+/** Keys per MGET/UNLINK: one huge multi-key command would stall every other client of the single-threaded server. */
+export const MULTI_KEY_CHUNK = 1000;
+/** SCAN hint: large enough to walk a big keyspace in few round trips, small enough to keep each step short. */
+export const SCAN_COUNT = 1000;
+/** How long `close()` waits for QUIT (which lets pending replies arrive) before dropping the socket. */
+export const QUIT_TIMEOUT_MS = 2000;
+/** Redis rejects a TTL that overflows a signed 64-bit deadline; beyond this a number also stops printing as digits. */
+export const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
+export const HASH_SLOTS = 16384;
+
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    table[byte] = crc;
+  }
+  return table;
+})();
+
+function crc16(bytes: Uint8Array, start: number, end: number): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  return crc;
+}
+
+/**
+ * The Redis Cluster hash slot of a key: CRC16/XMODEM of its UTF-8 bytes, mod 16384. When the key has a
+ * non-empty `{...}` section (the first `{` and the first `}` after it), only that section is hashed, so
+ * keys sharing a hash tag share a slot.
+ *
+ * @example
+ * redisHashSlot('{user:1}:profile') === redisHashSlot('{user:1}:orders'); // true: same hash tag
+ */
+export function redisHashSlot(key: string | Uint8Array): number {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) return crc16(bytes, open + 1, close) % HASH_SLOTS;
+  }
+  return crc16(bytes, 0, bytes.length) % HASH_SLOTS;
+}
+
+/** True when the prefix holds a non-empty `{...}`, so every key of the store (and its index) shares one hash slot. */
+export function pinsOneSlot(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  return open !== -1 && prefix.indexOf('}', open + 1) > open + 1;
+}
+
+/** Escapes what Redis's glob treats specially (`*`, `?`, `[`, `]`, `\`), so the text matches only itself. */
+export function escapeRedisGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/**
+ * Our glob as a Redis MATCH pattern that selects at least every matching key. Redis's `?` matches one byte,
+ * ours one character (up to 4 UTF-8 bytes), so `?` becomes `?*` ("one or more bytes") and the exact
+ * match is left to {@link compilePattern} on the client.
+ */
+export function toRedisGlob(pattern: string): string {
+  let out = '';
+  for (const char of pattern) out += char === '*' ? '*' : char === '?' ? '?*' : escapeRedisGlob(char);
+  return out;
+}
+
+/** ioredis sends only Buffers as binary; any other Uint8Array would be stringified. A view, not a copy. */
+export function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * A reply Buffer as a plain Uint8Array. Small replies are views into the parser's shared pool or the socket's
+ * read chunk; copying those lets that memory go instead of pinning it for as long as the value lives.
+ */
+export function toBytes(reply: Buffer): Uint8Array {
+  return reply.byteLength === reply.buffer.byteLength
+    ? new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength)
+    : new Uint8Array(reply);
+}
+
+/** What one step over the index did: members it went through, how many it removed, the last one it saw. */
+export interface PrefixStep {
+  seen: number;
+  removed: number;
+  last: Buffer;
+}
+
+/** The `{seen, removed, last}` array a step script returns. */
+export function toStep(reply: unknown): PrefixStep {
+  if (!Array.isArray(reply)) throw new Error(`unexpected script reply ${String(reply)}`);
+  const [seen, removed, last] = reply as unknown[];
+  if (typeof seen !== 'number' || typeof removed !== 'number' || !Buffer.isBuffer(last)) {
+    throw new Error(`unexpected script reply ${String(reply)}`);
+  }
+  return { seen, removed, last };
+}
+
+/** `(` + member: ZRANGEBYLEX's exclusive bound, to resume after the last member seen. */
+export function after(member: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('('), member]);
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Redirections that a per-node pipeline meets when slots moved after the client last read the slot map. */
+export function isRedirection(error: Error): boolean {
+  return /^(MOVED|ASK) /.test(error.message);
+}
