@@ -47,8 +47,11 @@ class ViewInit {
 
 /** getOrSet options that act per key and so have no meaning for a batch load. */
 const BATCH_REFUSED = ['lease', 'softTimeout', 'refreshAhead', 'failSafeBackoff', 'negativeTtl'] as const;
-/** Full keys a namespace view remembers, so a hit does not build its full key again (bounded: forgotten in one go). */
-const VIEW_KEYS_KEPT = 4096;
+/**
+ * Most full keys a namespace view remembers, so that a hit builds no string: as many as the memory tier holds
+ * (a view's working set fits), at most this many; the oldest is forgotten first.
+ */
+const VIEW_KEYS_MAX = 65_536;
 
 function closedError(): CacheError {
   return new CacheError('E_CLOSED', 'the cache is closed');
@@ -74,6 +77,7 @@ export class Cache {
   readonly #fulls: Map<string, string> | undefined;
   /** The last per-call options object found valid: a caller that reuses one pays for its check once. */
   #checked: object | undefined;
+  readonly #viewKeysKept: number;
 
   constructor(options: CacheOptions = {}) {
     if (options instanceof ViewInit) {
@@ -87,6 +91,7 @@ export class Cache {
     }
     this.#engine = this.#rooms.engine;
     this.#reader = this.#rooms.reader;
+    this.#viewKeysKept = Math.min(this.#engine.options.maxEntries, VIEW_KEYS_MAX);
   }
 
   /**
@@ -606,7 +611,7 @@ export class Cache {
     const fulls = this.#fulls as Map<string, string>;
     let full = fulls.get(key);
     if (full === undefined) {
-      if (fulls.size >= VIEW_KEYS_KEPT) fulls.clear();
+      if (fulls.size >= this.#viewKeysKept) fulls.delete(fulls.keys().next().value as string);
       full = this.#ns + key;
       fulls.set(key, full);
     }

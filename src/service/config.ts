@@ -114,7 +114,7 @@ function day(env: Env, name: string, fallback: string): Date {
  *
  * @throws {ConfigError} naming the variable whose value cannot be used.
  * @example
- * const config = configFromEnv({ PORT: '0', FORECAST_DB: '/tmp/f.db' });
+ * const config = configFromEnv({ PORT: '0', FORECAST_DB: 'data/finance.db' });
  */
 export function configFromEnv(env: Env = process.env, cwd: string = process.cwd()): ServiceConfig {
   const logLevel = text(env, 'LOG_LEVEL')?.toLowerCase() ?? 'info';
