@@ -52,3 +52,4 @@ export type { Store, StoreCapabilities, StoreWrite, BaseStoreOptions } from './s
 export type { Bus, BusEnvelope, BusHandlers, BusMessage } from './bus/contract.js';
 export type { BreakerOptions, BreakerState, StoreTierOptions } from './tiers/store-tier.js';
 export type { StoreTierStats } from './cache.js';
+export { TRACE_CHANNELS, type LoadTrace, type StoreTrace } from './observe/tracing.js';

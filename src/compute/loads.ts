@@ -1,4 +1,5 @@
 import type { Engine } from '../engine.js';
+import { traceLoad } from '../observe/tracing.js';
 import { validateTags } from '../freshness/rules.js';
 import type { TagMeta } from '../freshness/stamps.js';
 import { CHECK, type Found, type Reader } from '../tiers/reader.js';
@@ -165,7 +166,7 @@ export class Loads {
           skip = true;
         },
       };
-      const value = await runLoader(loader, context, plan.hardTimeoutMs, flight, full, engine.clock);
+      const value = await traceLoad(full, 'getOrSet', () => runLoader(loader, context, plan.hardTimeoutMs, flight, full, engine.clock));
       if (!skip && !flight.fenced && !engine.closed) {
         try {
           const tags = flight.tags;
@@ -284,7 +285,10 @@ export class Loads {
     const given = [...batch.values()];
     const loaded = (async () => {
       const stamps = tags === undefined ? undefined : await engine.stamps.forWrite(tags);
-      const raw = await runLoader((context: BatchLoaderContext) => loadMany(given, context), { signal: controller.signal }, plan.hardTimeoutMs, whole, given.join(','), engine.clock);
+      const batchKey = [...batch.keys()].join(',');
+      const raw = await traceLoad(batchKey, 'getOrSetMany', () =>
+        runLoader((context: BatchLoaderContext) => loadMany(given, context), { signal: controller.signal }, plan.hardTimeoutMs, whole, given.join(','), engine.clock),
+      );
       const values = batchValues(raw, given);
       const items: WriteItem[] = [];
       for (const [full, key] of batch) {

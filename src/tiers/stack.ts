@@ -1,4 +1,5 @@
 import type { TimeSource, TimerHandle } from '../clock.js';
+import { traceStore } from '../observe/tracing.js';
 import { CacheError } from '../errors.js';
 import type { Emitter } from '../events.js';
 import type { StoreWrite } from '../stores/contract.js';
@@ -79,7 +80,7 @@ export class TierStack {
       return undefined;
     }
     try {
-      const result = await tier.run(operation, call, key);
+      const result = await traceStore(tier.name, operation, key, () => tier.run(operation, call, key));
       if (tier.hasPending) this.scheduleReplay(tier, 0);
       return result;
     } catch (error) {
