@@ -1,7 +1,7 @@
 // A redis-server of the scenario's own, on a free loopback port, that it may kill, freeze and restart. The
 // shared server on 6379 is never touched: only this child, by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { redisAnswers as answers } from '../test/support/redis-server.js';
 import { freePort, waitFor } from './lib.js';
 
 export interface PrivateRedis {
@@ -20,18 +20,6 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 300 });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
 
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
@@ -81,18 +69,4 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     restart: launch,
     stop: kill,
   };
-}
-
-/** `redis_version` of a server, for the report. */
-export async function redisVersionAt(url: string): Promise<string> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
-  } catch {
-    return 'unreachable';
-  } finally {
-    client.disconnect();
-  }
 }

@@ -10,7 +10,7 @@ import { hostileInputSection, runHostileInput } from './hostile-input.js';
 import { markdownTable, verdict, type Section } from './lib.js';
 import { memoryChurnSection, runMemoryChurn } from './memory-churn.js';
 import { pubsubTortureSection, runPubsubTorture } from './pubsub-torture.js';
-import { redisVersionAt } from './redis-server.js';
+import { redisVersion } from '../bench/lib/redis-admin.js';
 import { runServiceSlowClients, serviceSection } from './service.js';
 import { runSilentPeers, silentPeersSection } from './silent-peers.js';
 import { runStoreOutage, storeOutageSection } from './store-outage.js';
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   }
   if (short || only !== undefined) return;
   const cpus = os.cpus();
-  const sharedRedis = await redisVersionAt(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const sharedRedis = await redisVersion();
   const header = [
     '# Reliability',
     '',

@@ -33,8 +33,10 @@ export async function sweepPrefixes(prefixes: readonly string[]): Promise<number
   return removed;
 }
 
-export async function redisVersion(): Promise<string> {
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+/** `redis_version` of a server (the shared one by default), for a report; 'unreachable' when it does not answer. */
+export async function redisVersion(url = REDIS_URL): Promise<string> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+  client.on('error', () => undefined);
   try {
     await client.connect();
     return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';

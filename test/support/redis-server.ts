@@ -10,7 +10,8 @@ export interface ThrowawayRedis {
   start(): Promise<void>;
 }
 
-async function answers(port: number): Promise<boolean> {
+/** True when a Redis answers PING on this loopback port. */
+export async function redisAnswers(port: number): Promise<boolean> {
   const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 300 });
   probe.on('error', () => undefined);
   try {
@@ -26,9 +27,9 @@ async function answers(port: number): Promise<boolean> {
 export async function startThrowawayRedis(port: number): Promise<ThrowawayRedis> {
   let child: ChildProcess | undefined;
   const start = async () => {
-    if (await answers(port)) throw new Error(`port ${port} is already taken by another Redis`);
+    if (await redisAnswers(port)) throw new Error(`port ${port} is already taken by another Redis`);
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await until(() => answers(port), `redis-server on ${port} to start`, 5_000, 50);
+    await until(() => redisAnswers(port), `redis-server on ${port} to start`, 5_000, 50);
   };
   const stop = async () => {
     const running = child;
