@@ -14,6 +14,10 @@ import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
 import { statsOf, type BusStats, type CacheStats, type StoreTierStats, type TierStats } from './stats.js';
+import { healthOf, type HealthReport } from './observe/health.js';
+import { Monitor, type MonitorOptions } from './observe/monitor.js';
+import { reportOf, type CacheReport } from './observe/report.js';
+import { metricsOf, type MetricsSnapshot } from './observe/snapshot.js';
 import { Reader, type KeyInfo } from './tiers/reader.js';
 import { Writer } from './tiers/writer.js';
 import { deadlineOf } from './ttl.js';
@@ -335,6 +339,7 @@ export class Cache {
       throw new CacheError('E_NOT_CONFIRMED', 'clear() removes every entry: call clear({ confirm: true }) to do it');
     }
     const engine = this.#requireOpen();
+    engine.metrics.invalidated(this.#ns === '' ? 'clear' : 'namespace', 'local', undefined);
     if (this.#ns === '') return this.#rooms.writer.clearAll();
     const unlistable = engine.stack.unlistable();
     if (unlistable !== undefined) {
@@ -511,6 +516,7 @@ export class Cache {
   }
 
   #record(kind: InvalidationEvent['kind'], options: InvalidateOptions, detail: Partial<InvalidationEvent>): void {
+    this.#engine.metrics.invalidated(kind, 'local', options.reason);
     this.#engine.log.record({ ...detail, kind, reason: options.reason, triggeredBy: options.triggeredBy, count: detail.count });
   }
 
@@ -554,6 +560,53 @@ export class Cache {
    */
   getStats(options?: { reset?: boolean }): CacheStats {
     return statsOf(this.#engine, options?.reset === true);
+  }
+
+  /**
+   * Everything the cache measured, now: per tier requests by result, latency histograms, bytes, breaker and
+   * pending writes; loads by outcome, joins, lease waits; the bus; invalidations; key groups (with
+   * `metrics: true`). Counters only grow. What the Prometheus and OpenTelemetry exporters read.
+   *
+   * @example
+   * const { tiers } = cache.getMetrics(); // tiers[0].requests.hit, tiers[1].latency.get ...
+   */
+  getMetrics(): MetricsSnapshot {
+    return metricsOf(this.#engine);
+  }
+
+  /**
+   * Starts monitoring (seed 001): every `interval`, a window of hit rate, latency percentiles per tier, error
+   * rate, evictions and memory, kept in a ring of fixed size; trends against a baseline; alert rules raised
+   * and resolved as events. Stopped by `monitor.stop()` or `close()`.
+   *
+   * @example
+   * const monitor = cache.monitor({ interval: '10s' });
+   * monitor.on('alert', (alert) => log.warn(alert, 'cache'));
+   */
+  monitor(options?: MonitorOptions): Monitor {
+    return new Monitor(this.#requireOpen(), options);
+  }
+
+  /**
+   * A verdict a load balancer can use (seed 004): `ok`, `degraded` (a store unreachable or failing, its breaker
+   * open, the bus down) or `down` (closed), with each store's reachability, breaker, p99 latency and error rate.
+   *
+   * @example
+   * const { healthy, status, reasons } = await cache.getHealth();
+   */
+  getHealth(): Promise<HealthReport> {
+    return healthOf(this.#engine);
+  }
+
+  /**
+   * The performance report of seed 001: hit rates per tier now and their trend, latency, memory, the top key
+   * groups by traffic and by miss cost, alerts, and recommendations drawn from the figures.
+   *
+   * @example
+   * const { recommendations } = cache.getReport();
+   */
+  getReport(): CacheReport {
+    return reportOf(this.#engine);
   }
 
   /**

@@ -11,6 +11,7 @@ import type { PatternMatcher } from './freshness/pattern.js';
 import { Rules } from './freshness/rules.js';
 import { TagStamps } from './freshness/stamps.js';
 import { MemoryTier } from './memory/memory-tier.js';
+import { Metrics } from './observe/metrics.js';
 import type { RemovalCause } from './memory/types.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { TierStack } from './tiers/stack.js';
@@ -21,7 +22,10 @@ import { TierStack } from './tiers/stack.js';
  */
 export const ENTRY_OVERHEAD_BYTES = 96;
 
-/** The cache's read and write counters: plain fields, bumped as operations happen (O(1) stats). */
+/**
+ * The cache's read and write counters: plain fields, bumped as operations happen (O(1) stats). They only
+ * grow (the metrics exporters need that); `getStats({ reset })` subtracts a baseline it keeps.
+ */
 export class Counters {
   hits = 0;
   misses = 0;
@@ -31,10 +35,8 @@ export class Counters {
   expirations = 0;
   /** Reads the memory tier missed but a store answered. */
   storeHits = 0;
-
-  reset(): void {
-    this.hits = this.misses = this.sets = this.deletes = this.evictions = this.expirations = this.storeHits = 0;
-  }
+  /** Memory-tier hits served stale (soft-expired, or within grace) to callers that accept stale values. */
+  memoryStale = 0;
 }
 
 /**
@@ -50,6 +52,9 @@ export class Engine implements SyncTarget {
   readonly codec: Codec;
   readonly emitter = new Emitter();
   readonly counters = new Counters();
+  readonly metrics: Metrics;
+  /** `metrics` when the hot path samples (detailed metrics on), else undefined: one check per read. */
+  readonly sampling: Metrics | undefined;
   readonly memory: MemoryTier<unknown>;
   readonly stack: TierStack;
   readonly flights: Flights;
@@ -62,6 +67,8 @@ export class Engine implements SyncTarget {
   closed = false;
   /** Some entry was written with grace: the TTL means of `getStats` then look at each entry's freshness. */
   graceUsed = false;
+  /** What `close()` stops first: monitors, maintenance timers (`observe/`). */
+  readonly #closers = new Set<() => void>();
   /** Loads waiting for another instance's lease on a key, woken by its announcement. */
   readonly #keyWaiters = new Map<string, Set<() => void>>();
 
@@ -70,6 +77,8 @@ export class Engine implements SyncTarget {
     this.options = resolved;
     this.clock = resolved.clock;
     this.codec = resolved.codec;
+    this.metrics = new Metrics(resolved.metrics);
+    this.sampling = this.metrics.detailed ? this.metrics : undefined;
     this.memory = new MemoryTier<unknown>({
       maxEntries: resolved.maxEntries,
       maxBytes: resolved.maxBytes,
@@ -157,6 +166,7 @@ export class Engine implements SyncTarget {
   // What messages from other instances do here (bus/sync.ts validates and orders them first).
 
   keys(keys: readonly string[]): void {
+    this.metrics.invalidated('keys', 'remote', undefined);
     for (const key of keys) {
       this.memory.delete(key);
       this.fences.key(key);
@@ -166,19 +176,23 @@ export class Engine implements SyncTarget {
   }
 
   clear(): void {
+    this.metrics.invalidated('clear', 'remote', undefined);
     this.memory.clear();
     this.fences.all();
   }
 
   namespace(namespace: string): void {
+    this.metrics.invalidated('namespace', 'remote', undefined);
     this.dropWhere((key) => key.startsWith(namespace));
   }
 
   tags(tags: readonly string[], stamps: readonly string[]): void {
+    this.metrics.invalidated('tags', 'remote', undefined);
     this.stamps.remote(tags, stamps);
   }
 
   pattern(matcher: PatternMatcher): void {
+    this.metrics.invalidated('pattern', 'remote', undefined);
     this.dropWhere((key) => matcher.test(key));
   }
 
@@ -192,8 +206,26 @@ export class Engine implements SyncTarget {
     }
   }
 
+  /** Runs `stop` when the cache closes (at once if it is closed); returns a function that forgets it. */
+  onClose(stop: () => void): () => void {
+    if (this.closed) {
+      stop();
+      return () => undefined;
+    }
+    this.#closers.add(stop);
+    return () => this.#closers.delete(stop);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const stop of this.#closers) {
+      try {
+        stop();
+      } catch (error) {
+        this.emitter.reportError(error, 'close');
+      }
+    }
+    this.#closers.clear();
     await this.stamps.flush().catch((error: unknown) => this.emitter.reportError(error, 'close.flush'));
     await this.log.flush();
     this.flights.abortAll(new CacheError('E_CLOSED', 'the cache closed while the loader ran'));

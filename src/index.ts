@@ -53,3 +53,7 @@ export type { Bus, BusEnvelope, BusHandlers, BusMessage } from './bus/contract.j
 export type { BreakerOptions, BreakerState, StoreTierOptions } from './tiers/store-tier.js';
 export type { StoreTierStats } from './cache.js';
 export { TRACE_CHANNELS, type LoadTrace, type StoreTrace } from './observe/tracing.js';
+export { BUCKET_BOUNDS_MS, histogramDelta, histogramSum, meanOf, quantileOf, type HistogramSnapshot } from './observe/histogram.js';
+export type { InvalidationKind, InvalidationOrigin, KeyGroupCounts, LoadOutcome, MetricsOptions } from './observe/metrics.js';
+export type { MetricsSnapshot, TierMetrics, TierRequests } from './observe/snapshot.js';
+export type { LatencyOperation } from './tiers/store-tier.js';

@@ -1,4 +1,4 @@
-import type { Engine } from './engine.js';
+import type { Counters, Engine } from './engine.js';
 import type { TagMeta } from './freshness/stamps.js';
 import type { BreakerState, TierCounters } from './tiers/store-tier.js';
 
@@ -62,7 +62,8 @@ export interface CacheStats {
  * grace is in use.
  */
 export function statsOf(engine: Engine, reset: boolean): CacheStats {
-  const c = engine.counters;
+  const base = baselines.get(engine);
+  const c = since(engine.counters, base?.counters);
   const memory = engine.memory;
   const now = engine.clock.now();
   const expiring = memory.expiringCount;
@@ -82,8 +83,7 @@ export function statsOf(engine: Engine, reset: boolean): CacheStats {
   };
   const stores: CacheStats['stores'] = {};
   for (const tier of engine.stack.tiers) {
-    stores[tier.name] = { ...tier.counters, breaker: tier.state, pendingWrites: tier.pending.size + (tier.pendingClear ? 1 : 0) };
-    if (reset) for (const name of Object.keys(tier.counters) as (keyof typeof tier.counters)[]) tier.counters[name] = 0;
+    stores[tier.name] = { ...since(tier.counters, base?.tiers.get(tier.name)), breaker: tier.state, pendingWrites: tier.pending.size + (tier.pendingClear ? 1 : 0) };
   }
   const totalRequests = c.hits + c.misses;
   const stats: CacheStats = {
@@ -99,8 +99,21 @@ export function statsOf(engine: Engine, reset: boolean): CacheStats {
     stores,
     bus: engine.options.bus === undefined ? undefined : { ...engine.sync.stats },
   };
-  if (reset) c.reset();
+  if (reset) baselines.set(engine, { counters: { ...engine.counters }, tiers: new Map(engine.stack.tiers.map((tier) => [tier.name, { ...tier.counters }])) });
   return stats;
+}
+
+/**
+ * Where `getStats({ reset: true })` last left each engine's counters. The counters themselves only grow, so
+ * the metrics exporters see monotonic totals whatever `getStats` callers do.
+ */
+const baselines = new WeakMap<Engine, { counters: Counters; tiers: Map<string, TierCounters> }>();
+
+function since<T extends object>(now: T, base: T | undefined): T {
+  if (base === undefined) return { ...now };
+  const out = { ...now } as Record<string, number>;
+  for (const [name, value] of Object.entries(base) as [string, number][]) out[name] = (out[name] as number) - value;
+  return out as T;
 }
 
 /** Mean time left before entries stop being fresh, where some carry grace (their deadline is later). */

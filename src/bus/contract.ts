@@ -24,6 +24,8 @@ export type BusEnvelope = BusMessage & {
   /** Per-origin sequence number, starting at 1; a jump means messages were lost. */
   seq: number;
   prefix: string;
+  /** The sender's clock when it sent the message (epoch ms): the receiver's delivery-lag figure. Optional. */
+  sentAt?: number;
 };
 
 export interface BusHandlers {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TimeSource, TimerHandle } from '../clock.js';
 import { BusTimeoutError, CacheBackendError, isCacheError } from '../errors.js';
+import { Histogram } from '../observe/histogram.js';
 import type { Emitter } from '../events.js';
 import { compilePattern, type PatternMatcher } from '../freshness/pattern.js';
 import { BUS_LIMITS, decodeEnvelope, type Bus, type BusEnvelope, type BusMessage } from './contract.js';
@@ -128,6 +129,8 @@ export class BusSync {
   readonly #connectTimeoutMs: number;
   readonly #breakerFailures: number;
   readonly #breakerCooldownMs: number;
+  /** From a message's `sentAt` to its arrival here (ms; the instances' clocks must agree). */
+  readonly lag = new Histogram();
   readonly #stats: Counters = { sent: 0, failed: 0, timedOut: 0, skipped: 0, received: 0, dropped: 0, recoveries: 0 };
 
   #seq = 0;
@@ -267,7 +270,7 @@ export class BusSync {
       this.#lose(seq);
       return;
     }
-    const envelope: BusEnvelope = { ...message, origin: this.origin, seq, prefix: this.#prefix };
+    const envelope: BusEnvelope = { ...message, origin: this.origin, seq, prefix: this.#prefix, sentAt: this.#clock.now() };
     const key = message.type === 'keys' && message.keys.length === 1 ? message.keys[0] : undefined;
     let settled = false;
     let done: () => void = () => undefined;
@@ -387,6 +390,8 @@ export class BusSync {
     }
     this.#remember(origin, seq);
     this.#stats.received++;
+    const sentAt: unknown = decoded.fields.sentAt;
+    if (typeof sentAt === 'number' && Number.isFinite(sentAt)) this.lag.record(Math.max(0, this.#clock.now() - sentAt));
     if (last !== undefined && seq !== last + 1) {
       // Something between last and this one never arrived: whatever it invalidated may still be here.
       this.#recover('gap', origin);

@@ -92,7 +92,10 @@ export class Claim {
     this.stop();
     this.#done = true;
     const ok = await this.host.stack.attempt(this.tier, 'replaceIf', () => this.#store.replaceIf(this.key, this.#expected, bytes, expiresAt), this.key);
-    return ok === true;
+    if (ok !== true) return false;
+    this.tier.counters.sets++;
+    this.tier.counters.bytesWritten += bytes.length;
+    return true;
   }
 
   /** Takes over another process's lease (the holder is too slow or gone): our writes now expect our lease entry. */

@@ -1,4 +1,5 @@
 import type { Engine } from '../engine.js';
+import { isCacheError } from '../errors.js';
 import { traceLoad } from '../observe/tracing.js';
 import { validateTags } from '../freshness/rules.js';
 import type { TagMeta } from '../freshness/stamps.js';
@@ -71,7 +72,7 @@ export class Loads {
         // A load already running here answers sooner than the stores, and spares them one read per caller.
         const running = engine.flights.get(full);
         if (running !== undefined && !running.fenced) {
-          reader.joined();
+          reader.joined(full);
           const value = (await running.promise) as T;
           if (report !== undefined) {
             report.source = 'loader';
@@ -92,7 +93,10 @@ export class Loads {
       if (found !== undefined && engine.clock.now() - found.freshUntil <= plan.graceMs) stale = found;
     }
     const failure = plan.forceRefresh ? undefined : engine.flights.failureOf(full, engine.clock.now());
-    if (stale !== undefined && failure !== undefined && !failure.negative) return served(stale, report);
+    if (stale !== undefined && failure !== undefined && !failure.negative) {
+      engine.metrics.failSafe++;
+      return served(stale, report);
+    }
     if (stale === undefined && failure?.negative === true) throw failure.error;
 
     const before = engine.flights.get(full);
@@ -113,6 +117,7 @@ export class Loads {
       }
     }
     // Stale-while-revalidate, a soft timeout, or fail-safe: the refresh goes on (or rests) in the background.
+    engine.metrics.staleServed++;
     return served(stale, report);
   }
 
@@ -166,7 +171,7 @@ export class Loads {
           skip = true;
         },
       };
-      const value = await traceLoad(full, 'getOrSet', () => runLoader(loader, context, plan.hardTimeoutMs, flight, full, engine.clock));
+      const value = await measured(engine, full, () => traceLoad(full, 'getOrSet', () => runLoader(loader, context, plan.hardTimeoutMs, flight, full, engine.clock)));
       if (!skip && !flight.fenced && !engine.closed) {
         try {
           const tags = flight.tags;
@@ -203,39 +208,47 @@ export class Loads {
     const ttlMs = (plan.lease ?? DEFAULT_LEASE).ttlMs;
     const waitUntil = engine.clock.now() + (plan.lease?.waitMs ?? 0);
     let delay = 5;
-    for (;;) {
-      const generation = engine.fences.generationOf(full);
-      const outcome = await claim(engine, tier, full, ttlMs);
-      switch (outcome.kind) {
-        case 'unavailable':
-          return {};
-        case 'claimed':
-          if (outcome.holder) outcome.claim.renewEvery(ttlMs);
-          return { claim: outcome.claim };
-        case 'found': {
-          if (!plan.forceRefresh && !hasStale) {
-            const found = await this.#reader.accept(index, full, outcome.bytes, false, generation);
-            if (found !== undefined) return { found };
-          }
-          return { claim: outcome.claim };
-        }
-        case 'leased': {
-          // Without a lease (or once waited long enough) this load goes on, and expects the other's lease entry.
-          if (plan.lease === undefined) return { claim: outcome.claim };
-          if (engine.clock.now() >= waitUntil) {
-            if (await outcome.claim.takeOver(ttlMs)) {
-              outcome.claim.renewEvery(ttlMs);
-              return { claim: outcome.claim };
+    let waitedMs = 0;
+    try {
+      for (;;) {
+        const generation = engine.fences.generationOf(full);
+        const outcome = await claim(engine, tier, full, ttlMs);
+        switch (outcome.kind) {
+          case 'unavailable':
+            return {};
+          case 'claimed':
+            if (outcome.holder) outcome.claim.renewEvery(ttlMs);
+            return { claim: outcome.claim };
+          case 'found': {
+            if (!plan.forceRefresh && !hasStale) {
+              const found = await this.#reader.accept(index, full, outcome.bytes, false, generation);
+              if (found !== undefined) return { found };
             }
-            // The key changed under the takeover: look again after the usual pause, never in a tight loop.
+            return { claim: outcome.claim };
           }
-          await engine.waitForKey(full, delay);
-          // Without a bus nothing wakes the wait early: keep polls close, each is two round trips for the process.
-          delay = Math.min(delay * 1.5, 50);
-          const reason: unknown = flight.controller.signal.reason;
-          if (flight.controller.signal.aborted) throw reason;
+          case 'leased': {
+            // Without a lease (or once waited long enough) this load goes on, and expects the other's lease entry.
+            if (plan.lease === undefined) return { claim: outcome.claim };
+            if (engine.clock.now() >= waitUntil) {
+              if (await outcome.claim.takeOver(ttlMs)) {
+                outcome.claim.renewEvery(ttlMs);
+                return { claim: outcome.claim };
+              }
+              // The key changed under the takeover: look again after the usual pause, never in a tight loop.
+            }
+            const waited = performance.now();
+            await engine.waitForKey(full, delay);
+            waitedMs += performance.now() - waited;
+            // Without a bus nothing wakes the wait early: keep polls close, each is two round trips for the process.
+            delay = Math.min(delay * 1.5, 50);
+            const reason: unknown = flight.controller.signal.reason;
+            if (flight.controller.signal.aborted) throw reason;
+          }
         }
       }
+    } finally {
+      // One figure per load that waited for another instance's lease: the whole time it waited.
+      if (waitedMs > 0) engine.metrics.leaseWait.record(waitedMs);
     }
   }
 
@@ -258,6 +271,7 @@ export class Loads {
       }
       const running = batch.has(full) ? undefined : engine.flights.get(full);
       if (running !== undefined && !running.fenced && !plan.forceRefresh) {
+        engine.metrics.joins++;
         waits.push(running.promise.then((value) => void (out[i] = value as T)));
         return;
       }
@@ -286,8 +300,10 @@ export class Loads {
     const loaded = (async () => {
       const stamps = tags === undefined ? undefined : await engine.stamps.forWrite(tags);
       const batchKey = [...batch.keys()].join(',');
-      const raw = await traceLoad(batchKey, 'getOrSetMany', () =>
-        runLoader((context: BatchLoaderContext) => loadMany(given, context), { signal: controller.signal }, plan.hardTimeoutMs, whole, given.join(','), engine.clock),
+      const raw = await measured(engine, batchKey, () =>
+        traceLoad(batchKey, 'getOrSetMany', () =>
+          runLoader((context: BatchLoaderContext) => loadMany(given, context), { signal: controller.signal }, plan.hardTimeoutMs, whole, given.join(','), engine.clock),
+        ),
       );
       const values = batchValues(raw, given);
       const items: WriteItem[] = [];
@@ -311,6 +327,19 @@ export class Loads {
       engine.flights.untrackWhenSettled(full, flight);
     }
     return loaded;
+  }
+}
+
+/** Runs a loader call and records its duration and outcome. */
+async function measured<T>(engine: Engine, full: string, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const value = await run();
+    engine.metrics.load(full, 'ok', performance.now() - started);
+    return value;
+  } catch (error) {
+    engine.metrics.load(full, isCacheError(error) && error.code === 'E_LOADER_TIMEOUT' ? 'timeout' : 'error', performance.now() - started);
+    throw error;
   }
 }
 

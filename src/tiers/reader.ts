@@ -1,5 +1,6 @@
 import { decodeEntry, type DecodedEntry } from '../entry.js';
 import type { Engine } from '../engine.js';
+import type { Metrics } from '../observe/metrics.js';
 import { metaOf, type TagMeta } from '../freshness/stamps.js';
 import { FRESH, INVALID, STALE } from '../freshness/tags.js';
 import type { StoreTier } from './store-tier.js';
@@ -56,6 +57,21 @@ export class Reader {
    * One look-up, recorded once with the eviction policy; allocates nothing.
    */
   hot(full: string): number {
+    const sampling = this.#engine.sampling;
+    if (sampling !== undefined && ++sampling.tick >= sampling.sampleEvery) return this.#sampled(full, sampling);
+    return this.#look(full);
+  }
+
+  /** One read in `sampleEvery`, with metrics on: timed, and counted in its key group. */
+  #sampled(full: string, metrics: Metrics): number {
+    metrics.tick = 0;
+    const started = performance.now();
+    const slot = this.#look(full);
+    metrics.sampled(full, performance.now() - started, slot >= 0);
+    return slot;
+  }
+
+  #look(full: string): number {
     const engine = this.#engine;
     const memory = engine.memory;
     const slot = memory.find(full);
@@ -117,6 +133,7 @@ export class Reader {
     }
     if (verdict === STALE && !allowStale) return undefined;
     engine.counters.hits++;
+    if (verdict === STALE) engine.counters.memoryStale++;
     if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: 'memory' });
     return { value, source: 'memory', stale: verdict === STALE, createdAt, freshUntil };
   }
@@ -126,19 +143,26 @@ export class Reader {
     const engine = this.#engine;
     const found = engine.stack.length === 0 ? undefined : await this.#readStores(full, allowStale);
     if (found === undefined) this.#missed(full);
-    else engine.counters.hits++;
+    else {
+      engine.counters.hits++;
+      engine.sampling?.below(full, true);
+    }
     return found;
   }
 
   #missed(full: string): void {
     const engine = this.#engine;
     engine.counters.misses++;
+    engine.sampling?.below(full, false);
     if (engine.emitter.listeners.miss !== undefined) engine.emitter.emit('miss', { key: full });
   }
 
   /** Counts a read answered by a load already running (it is a miss of every tier). */
-  joined(): void {
-    this.#engine.counters.misses++;
+  joined(full: string): void {
+    const engine = this.#engine;
+    engine.counters.misses++;
+    engine.metrics.joins++;
+    engine.sampling?.below(full, false);
   }
 
   /**
@@ -177,6 +201,7 @@ export class Reader {
       return undefined;
     }
     tier.counters.hits++;
+    if (verdict === STALE) tier.counters.stale++;
     engine.counters.storeHits++;
     this.#copyUp(index, full, value, bytes, entry, generation);
     if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
@@ -249,6 +274,7 @@ export class Reader {
         tier.counters.hits++;
         engine.counters.hits++;
         engine.counters.storeHits++;
+        engine.sampling?.below(full, true);
         this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, generationAt.get(index) as number);
         if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;

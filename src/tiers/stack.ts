@@ -89,19 +89,25 @@ export class TierStack {
     }
   }
 
-  get(tier: StoreTier, full: string): Promise<Uint8Array | undefined> {
+  async get(tier: StoreTier, full: string): Promise<Uint8Array | undefined> {
     const key = this.storeKey(full);
-    return this.attempt(tier, 'get', (s) => s.get(key), full);
+    const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
+    if (bytes !== undefined) tier.counters.bytesRead += bytes.length;
+    return bytes;
   }
 
   /** One batched read of store keys (undefined when the store failed). */
-  getMany(tier: StoreTier, keys: readonly string[], operation = 'getMany'): Promise<(Uint8Array | undefined)[] | undefined> {
-    return this.attempt(tier, operation, (s) => s.getMany(keys));
+  async getMany(tier: StoreTier, keys: readonly string[], operation = 'getMany'): Promise<(Uint8Array | undefined)[] | undefined> {
+    const got = await this.attempt(tier, operation, (s) => s.getMany(keys));
+    if (got !== undefined) for (const bytes of got) if (bytes !== undefined) tier.counters.bytesRead += bytes.length;
+    return got;
   }
 
   /** One batched write of store keys; true when the store took it. */
-  setMany(tier: StoreTier, writes: readonly StoreWrite[]): Promise<true | undefined> {
-    return this.attempt(tier, 'setMany', (s) => s.setMany(writes).then(() => true as const));
+  async setMany(tier: StoreTier, writes: readonly StoreWrite[]): Promise<true | undefined> {
+    const ok = await this.attempt(tier, 'setMany', (s) => s.setMany(writes).then(() => true as const));
+    if (ok !== undefined) for (const write of writes) tier.counters.bytesWritten += write.value.length;
+    return ok;
   }
 
   /** One batched delete of store keys; how many the store removed, undefined when it failed. */
@@ -139,7 +145,10 @@ export class TierStack {
       return false;
     }
     if (bytes === undefined) tier.counters.deletes++;
-    else tier.counters.sets++;
+    else {
+      tier.counters.sets++;
+      tier.counters.bytesWritten += bytes.length;
+    }
     return ok;
   }
 

@@ -1,6 +1,7 @@
 import type { TimeSource } from '../clock.js';
 import { createdAtOf } from '../entry.js';
 import { CacheBackendError, isCacheError } from '../errors.js';
+import { Histogram } from '../observe/histogram.js';
 import type { Store } from '../stores/contract.js';
 import { adaptStore, type StoreOps } from './adapter.js';
 
@@ -53,7 +54,36 @@ export interface TierCounters {
   timeouts: number;
   /** Calls not sent because the breaker was open. */
   skipped: number;
+  /** Of the hits, those served stale (soft-expired, or within grace) to a caller that accepts stale values. */
+  stale: number;
+  /** Bytes of entries read from the store (hits and misses that came back with bytes). */
+  bytesRead: number;
+  /** Bytes of entries written to the store. */
+  bytesWritten: number;
 }
+
+/** The operations a store tier's latency is measured by. */
+export type LatencyOperation = 'get' | 'set' | 'delete' | 'batch' | 'other';
+
+/** Every store call's duration by operation (ms), and what the breaker did. Monotonic; never reset. */
+export interface TierObservations {
+  readonly latency: Readonly<Record<LatencyOperation, Histogram>>;
+  /** Times the breaker opened. */
+  opened: number;
+  /** Times it closed again after a probe succeeded. */
+  closed: number;
+  /** Writes replayed to the store after it came back. */
+  replayed: number;
+}
+
+const LATENCY_OF: Readonly<Record<string, LatencyOperation>> = {
+  get: 'get',
+  set: 'set',
+  delete: 'delete',
+  getMany: 'batch',
+  setMany: 'batch',
+  deleteMany: 'batch',
+};
 
 interface InFlight {
   deadline: number;
@@ -88,7 +118,13 @@ export class StoreTier {
   readonly name: string;
   readonly timeoutMs: number;
   readonly maxTtlMs: number;
-  readonly counters: TierCounters = { hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, timeouts: 0, skipped: 0 };
+  readonly counters: TierCounters = { hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, timeouts: 0, skipped: 0, stale: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly observed: TierObservations = {
+    latency: { get: new Histogram(), set: new Histogram(), delete: new Histogram(), batch: new Histogram(), other: new Histogram() },
+    opened: 0,
+    closed: 0,
+    replayed: 0,
+  };
   readonly pending = new Map<string, PendingWrite>();
   /** A `clear()` that did not reach the store; replayed before any pending write. */
   pendingClear = false;
@@ -142,11 +178,15 @@ export class StoreTier {
   async run<T>(operation: string, call: (store: StoreOps) => Promise<T>, key?: string): Promise<T> {
     const probe = this.#state !== 'closed';
     if (probe) this.#probing = true;
+    const started = performance.now();
+    const latency = this.observed.latency[LATENCY_OF[operation] ?? 'other'];
     try {
       const result = await this.#withDeadline(operation, call, key);
+      latency.record(performance.now() - started);
       this.#succeeded();
       return result;
     } catch (error) {
+      latency.record(performance.now() - started);
       this.#failed();
       this.counters.errors++;
       if (isCacheError(error) && error.code === 'E_BACKEND') throw error;
@@ -249,6 +289,7 @@ export class StoreTier {
         await this.run('clear', (s) => s.clear());
         this.pendingClear = false;
         applied++;
+        this.observed.replayed++;
       }
       for (const [key, write] of [...this.pending]) {
         const target = storeKey(key);
@@ -263,6 +304,7 @@ export class StoreTier {
             await this.run('delete', (s) => s.delete(target), key);
           }
           applied++;
+          this.observed.replayed++;
         }
         // Only forget it if nothing newer was queued for the key meanwhile.
         if (this.pending.get(key) === write) this.pending.delete(key);
@@ -275,12 +317,14 @@ export class StoreTier {
 
   #succeeded(): void {
     this.#failures = 0;
+    if (this.#state !== 'closed') this.observed.closed++;
     this.#state = 'closed';
   }
 
   #failed(): void {
     this.#failures++;
     if (this.#state !== 'closed' || this.#failures >= this.#breakerFailures) {
+      if (this.#state === 'closed') this.observed.opened++;
       this.#state = 'open';
       this.#openedAt = this.#clock.now();
     }

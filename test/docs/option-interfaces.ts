@@ -21,6 +21,7 @@ export interface OptionSection {
 
 export const SECTIONS: readonly OptionSection[] = [
   { name: 'CacheOptions', file: 'src/options.ts', checkDefaults: true },
+  { name: 'MetricsOptions', file: 'src/observe/metrics.ts', checkDefaults: true },
   { name: 'MemoryOptions', file: 'src/options.ts', checkDefaults: true },
   { name: 'StoreTierOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
   { name: 'BreakerOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
