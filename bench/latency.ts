@@ -6,7 +6,8 @@ import { memoryDriver } from 'bentocache/drivers/memory';
 import { createCache as createCacheManager } from 'cache-manager';
 import { Cacheable, createKeyv } from 'cacheable';
 import { LRUCache } from 'lru-cache';
-import { Cache } from '../src/index.js';
+import { tracingChannel } from 'node:diagnostics_channel';
+import { Cache, TRACE_CHANNELS } from '../src/index.js';
 import { measureHits, type Reader } from './lib/hit-latency.js';
 
 const KEYS = 10_000;
@@ -44,6 +45,19 @@ async function setup(name: string): Promise<Reader> {
       return { async: (k) => Promise.resolve(lru.get(k)) };
     }
     case 'tiercache': {
+      const cache = new Cache({ memory: { maxEntries: KEYS * 2 } });
+      for (const [i, k] of keys.entries()) await cache.set(k, value(i));
+      return { async: (k) => cache.get(k) };
+    }
+    case 'tiercache metrics': {
+      // Detailed metrics on: one read in 64 timed and counted in its key group.
+      const cache = new Cache({ memory: { maxEntries: KEYS * 2 }, metrics: true });
+      for (const [i, k] of keys.entries()) await cache.set(k, value(i));
+      return { async: (k) => cache.get(k) };
+    }
+    case 'tiercache traced': {
+      // An APM listening on both tracing channels (memory-tier hits are not traced: this checks they stay free).
+      for (const name of Object.values(TRACE_CHANNELS)) tracingChannel(name).subscribe({ start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} });
       const cache = new Cache({ memory: { maxEntries: KEYS * 2 } });
       for (const [i, k] of keys.entries()) await cache.set(k, value(i));
       return { async: (k) => cache.get(k) };

@@ -101,6 +101,7 @@ export class Loads {
 
     const before = engine.flights.get(full);
     const flight = this.#flight(key, full, loader, options, plan, stale?.value as T | undefined, stale !== undefined);
+    if (flight === before) engine.metrics.joins++;
     if (stale === undefined) {
       const value = (await flight.promise) as T;
       if (report !== undefined) {
