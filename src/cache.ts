@@ -14,7 +14,7 @@ import { escapeSegment } from './keys/escape.js';
 import { assertValidKey } from './keys/validate.js';
 import type { CacheOptions } from './options.js';
 import { statsOf, type BusStats, type CacheStats, type StoreTierStats, type TierStats } from './stats.js';
-import { healthOf, type HealthReport } from './observe/health.js';
+import { healthOf, type HealthOptions, type HealthReport } from './observe/health.js';
 import { Monitor, type MonitorOptions } from './observe/monitor.js';
 import { reportOf, type CacheReport } from './observe/report.js';
 import { metricsOf, type MetricsSnapshot } from './observe/snapshot.js';
@@ -577,33 +577,42 @@ export class Cache {
   /**
    * Starts monitoring (seed 001): every `interval`, a window of hit rate, latency percentiles per tier, error
    * rate, evictions and memory, kept in a ring of fixed size; trends against a baseline; alert rules raised
-   * and resolved as events. Stopped by `monitor.stop()` or `close()`.
+   * and resolved as events (defaults after the seed's hit-rate bands; see `MonitorOptions`). Runs on the
+   * cache's clock; stopped by `monitor.stop()` or `close()`.
    *
    * @example
    * const monitor = cache.monitor({ interval: '10s' });
    * monitor.on('alert', (alert) => log.warn(alert, 'cache'));
+   * monitor.trend().verdict; // 'stable' | 'improving' | 'degrading'
    */
   monitor(options?: MonitorOptions): Monitor {
     return new Monitor(this.#requireOpen(), options);
   }
 
   /**
-   * A verdict a load balancer can use (seed 004): `ok`, `degraded` (a store unreachable or failing, its breaker
-   * open, the bus down) or `down` (closed), with each store's reachability, breaker, p99 latency and error rate.
+   * A verdict a load balancer can use (seed 004): `ok`; `degraded` (a store unreachable, its breaker open, its
+   * recent error rate above `maxErrorRate`, writes waiting for it, or the bus down); `down` (closed, or no store
+   * reachable with `strict` on), with each store's reachability, breaker, recent p99 latency and error rate.
+   * `healthy` is false only when `down`. Probes stores whose last probe is older than `maxProbeAge`, each
+   * within its tier's timeout: it never hangs.
    *
    * @example
    * const { healthy, status, reasons } = await cache.getHealth();
+   * res.statusCode = healthy ? 200 : 503;
    */
-  getHealth(): Promise<HealthReport> {
-    return healthOf(this.#engine);
+  getHealth(options?: HealthOptions): Promise<HealthReport> {
+    return healthOf(this.#engine, options);
   }
 
   /**
    * The performance report of seed 001: hit rates per tier now and their trend, latency, memory, the top key
-   * groups by traffic and by miss cost, alerts, and recommendations drawn from the figures.
+   * groups by traffic and by miss cost, alerts, and recommendations drawn from the figures (each with the
+   * numbers behind it; none for a cache with nothing wrong). "Now" is the last window of the monitor running
+   * on this cache, else everything since it started.
    *
    * @example
-   * const { recommendations } = cache.getReport();
+   * const { hitRate, recommendations } = cache.getReport();
+   * for (const r of recommendations) log.info(r.evidence, r.message);
    */
   getReport(): CacheReport {
     return reportOf(this.#engine);

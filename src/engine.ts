@@ -11,6 +11,7 @@ import type { PatternMatcher } from './freshness/pattern.js';
 import { Rules } from './freshness/rules.js';
 import { TagStamps } from './freshness/stamps.js';
 import { MemoryTier } from './memory/memory-tier.js';
+import { Maintenance } from './observe/maintenance.js';
 import { Metrics } from './observe/metrics.js';
 import type { RemovalCause } from './memory/types.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
@@ -64,6 +65,8 @@ export class Engine implements SyncTarget {
   readonly dependencies: Dependencies;
   readonly log: InvalidationLog;
   readonly sync: BusSync;
+  /** The periodic store and bus probes, and the last result of each (`observe/maintenance.ts`). */
+  readonly maintenance: Maintenance;
   closed = false;
   /** Some entry was written with grace: the TTL means of `getStats` then look at each entry's freshness. */
   graceUsed = false;
@@ -87,7 +90,7 @@ export class Engine implements SyncTarget {
       sweepInterval: resolved.sweepInterval,
       onRemove: (key, cause) => this.#onRemove(key, cause),
     });
-    this.stack = new TierStack(resolved.tiers, { prefix: resolved.prefix, clock: this.clock, emitter: this.emitter, strict: resolved.strict });
+    this.stack = new TierStack(resolved.tiers, { prefix: resolved.prefix, cache: resolved.name, clock: this.clock, emitter: this.emitter, strict: resolved.strict });
     this.flights = new Flights(resolved.maxTags);
     this.fences = new Fences(this.flights);
     this.sync = new BusSync(
@@ -114,6 +117,7 @@ export class Engine implements SyncTarget {
     });
     this.dependencies = new Dependencies(resolved.maxTags, this.stack, this.clock);
     this.log = new InvalidationLog(this.sync.origin, this.clock, this.stack);
+    this.maintenance = new Maintenance(this);
   }
 
   #onRemove(key: string, cause: RemovalCause): void {

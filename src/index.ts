@@ -56,4 +56,11 @@ export { TRACE_CHANNELS, type LoadTrace, type StoreTrace } from './observe/traci
 export { BUCKET_BOUNDS_MS, histogramDelta, histogramSum, meanOf, quantileOf, type HistogramSnapshot } from './observe/histogram.js';
 export type { InvalidationKind, InvalidationOrigin, KeyGroupCounts, LoadOutcome, MetricsOptions } from './observe/metrics.js';
 export type { MetricsSnapshot, TierMetrics, TierRequests } from './observe/snapshot.js';
+export type { BusHealth, HealthOptions, HealthReport, HealthStatus, ProbeReport, StoreHealth } from './observe/health.js';
+export type { MaintenanceOptions } from './observe/maintenance.js';
+export type { BusSubscription } from './bus/sync.js';
+export type { Monitor, MonitorEventName, MonitorEvents, MonitorOptions } from './observe/monitor.js';
+export { defaultAlertRules, hitRateBand, type Alert, type AlertMetric, type AlertRule, type AlertSeverity, type HitRateBand } from './observe/alerts.js';
+export type { HitRateTrend, LatencyTrend, MonitorWindow, TierTrend, TierWindow, Trend, TrendVerdict, WindowLatency } from './observe/trends.js';
+export type { CacheReport, Recommendation, RecommendationCode, ReportKeyGroup, ReportTier } from './observe/report.js';
 export type { LatencyOperation } from './tiers/store-tier.js';

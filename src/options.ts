@@ -9,6 +9,7 @@ import type { ResolvedTier, StoreTierOptions } from './tiers/store-tier.js';
 import { deadlineOf, parseDuration, type Ttl } from './ttl.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './observe/metrics.js';
 import { resolveComputeDefaults, type ComputeDefaults, type LoadPlan } from './compute/plan.js';
+import { resolveMaintenanceOptions, type MaintenanceOptions, type ResolvedMaintenanceOptions } from './observe/maintenance.js';
 
 export interface MemoryOptions {
   /**
@@ -123,6 +124,13 @@ export interface CacheOptions {
    * @default false
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * Background work (seed 004): periodic health probes of each store and of the bus (`{ probeInterval }`).
+   * Expired rows of the SQLite, PostgreSQL and file stores are pruned by those stores' own timers, which run
+   * on this cache's clock and stop at `close()`.
+   * @default { probeInterval: '30s' }
+   */
+  maintenance?: MaintenanceOptions;
 }
 
 /** A bus with its own timeouts and breaker. */
@@ -166,6 +174,7 @@ export interface ResolvedOptions {
   readonly compute: LoadPlan;
   readonly name: string;
   readonly metrics: ResolvedMetricsOptions | undefined;
+  readonly maintenance: ResolvedMaintenanceOptions;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -240,6 +249,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     compute: resolveComputeDefaults(options.compute),
     name,
     metrics: resolveMetricsOptions(options.metrics),
+    maintenance: resolveMaintenanceOptions(options.maintenance),
     defaultTtlMs,
     maxEntries,
     maxBytes,

@@ -59,6 +59,9 @@ export interface BusSyncStats {
 
 type Counters = { -readonly [K in keyof BusSyncStats]: number };
 
+/** Where a bus subscription stands (see `BusSync.subscription`). */
+export type BusSubscription = 'pending' | 'ready' | 'failed';
+
 const BREAKER_CLOSED = 0;
 const BREAKER_OPEN = 1;
 /** One publish is in flight as the probe; the rest are skipped until it settles. */
@@ -147,6 +150,8 @@ export class BusSync {
   readonly #lastSeq = new Map<string, number>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  #subscription: BusSubscription = 'pending';
+  #lastPublish: { readonly ok: boolean; readonly at: number } | undefined;
 
   constructor(options: BusSyncOptions, target: SyncTarget) {
     this.#bus = options.bus;
@@ -166,11 +171,33 @@ export class BusSync {
     const bus = this.#bus;
     this.ready = bus === undefined ? Promise.resolve() : this.#start(bus);
     // Surfaced through ready and the error event; never an unhandled rejection.
-    this.ready.catch((error: unknown) => this.#emitter.reportError(error, `${this.#name}.start`));
+    this.ready.then(
+      () => (this.#subscription = 'ready'),
+      (error: unknown) => {
+        if (this.#subscription === 'pending') this.#subscription = 'failed';
+        this.#emitter.reportError(error, `${this.#name}.start`);
+      },
+    );
   }
 
   get stats(): BusSyncStats {
     return this.#stats;
+  }
+
+  /** The publish breaker as health reports it: `half-open` once the cooldown is over or while its probe is out. */
+  get breaker(): 'closed' | 'open' | 'half-open' {
+    if (this.#breaker === BREAKER_CLOSED) return 'closed';
+    return this.#breaker === BREAKER_OPEN && this.#clock.now() < this.#openUntil ? 'open' : 'half-open';
+  }
+
+  /** Whether the subscription came up: `pending` until `ready` settles, `failed` if it gave up and never came up since. */
+  get subscription(): BusSubscription {
+    return this.#subscription;
+  }
+
+  /** How the last publish that settled ended (ping included), on the cache's clock; undefined before the first. */
+  get lastPublish(): { readonly ok: boolean; readonly at: number } | undefined {
+    return this.#lastPublish;
   }
 
   /**
@@ -231,6 +258,7 @@ export class BusSync {
           resolve();
         } else if (!this.#closed) {
           // It came up after ready gave up: whatever was announced until now went unheard here.
+          this.#subscription = 'ready';
           this.#recover('reconnect');
         }
       };
@@ -283,6 +311,7 @@ export class BusSync {
       settled = true;
       this.#clock.clearTimeout(timer);
       this.#inflight.delete(tracked);
+      this.#lastPublish = { ok, at: this.#clock.now() };
       if (ok) this.#succeeded(seq);
       else this.#failed(seq, error, timedOut, key);
       done();

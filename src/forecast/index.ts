@@ -21,7 +21,7 @@ export type {
   GetOrCalculateOptions,
   TriggerOptions,
 } from './types.js';
-export { forecastKey, parseForecastKey, type ForecastKeyParts, type ParsedForecastKey } from './keys.js';
+export { forecastKey, forecastKeyGroup, parseForecastKey, type ForecastKeyParts, type ParsedForecastKey } from './keys.js';
 export {
   addHorizon,
   horizonDays,

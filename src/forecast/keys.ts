@@ -39,6 +39,19 @@ export function forecastKey(parts: ForecastKeyParts): string {
   return `forecast:${segments.join(':')}:${hash}`;
 }
 
+/**
+ * The key group a forecast key is counted under in the cache's metrics: `forecast:<metric>` (bounded by the
+ * registered metrics), so reports rank metrics by traffic and by what their misses cost. Other keys: up to
+ * their first `:`.
+ */
+export function forecastKeyGroup(key: string): string {
+  const user = key.startsWith('forecast:') ? key.indexOf(':', 9) : -1;
+  const metricEnd = user < 0 ? -1 : key.indexOf(':', user + 1);
+  if (metricEnd > user + 1) return `forecast:${key.slice(user + 1, metricEnd)}`;
+  const colon = key.indexOf(':');
+  return colon <= 0 ? '-' : key.slice(0, colon);
+}
+
 /** The parts of a structured key `forecast:{userId}:{metric}:{horizon}:{algorithm}:{paramsHash}`, unescaped. */
 export interface ParsedForecastKey {
   userId: string;

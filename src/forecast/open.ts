@@ -9,6 +9,7 @@ import { BACKENDS } from '../stores/from-backend.js';
 import type { Ttl } from '../ttl.js';
 import { openForecastBackend } from './backend.js';
 import { positiveInteger, requireString } from './check.js';
+import { forecastKeyGroup } from './keys.js';
 import type { ForecastCacheOptions } from './types.js';
 
 const EVICTION_POLICIES: readonly EvictionPolicy[] = ['lru', 'lfu', 'ttl', 'tinylfu'];
@@ -58,7 +59,8 @@ export class CacheHandle {
     const memory: MemoryOptions = { policy };
     if (options.maxMemory !== undefined) memory.maxBytes = positiveInteger(options.maxMemory, 'maxMemory');
     if (options.maxEntries !== undefined) memory.maxEntries = positiveInteger(options.maxEntries, 'maxEntries');
-    const base: CacheOptions = { defaultTtl, clock, memory };
+    // Detailed metrics, grouped by forecast metric: GET /report ranks them by traffic and miss cost.
+    const base: CacheOptions = { defaultTtl, clock, memory, metrics: { keyGroup: forecastKeyGroup } };
     this.#owned = true;
 
     if (options.store !== undefined || backend === 'memory') {

@@ -1,7 +1,7 @@
 /**
  * Latency histograms with fixed buckets: ten per decade from 1 µs to 100 s, the same bounds for every
  * histogram, so snapshots subtract and add bucket by bucket and a window's percentiles come from the
- * difference of two snapshots. A bucket's value is reported at most one bucket step (≤ 25 %) off.
+ * difference of two snapshots. A value is reported at most one bucket step off (the widest step, 1.5 to 2 or 3 to 4, is a third).
  */
 
 /** Steps within a decade: bucket upper bounds are these times a power of ten. */

@@ -2,6 +2,8 @@ import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
 
 /** What a `tiercache:load` span carries: one loader run of `getOrSet` (or one batch of `getOrSetMany`). */
 export interface LoadTrace {
+  /** The cache's `name`: the channel is process-wide, this tells the caches apart. */
+  cache: string;
   /** The full key (namespace included); for a batch, the keys joined by `,`. */
   key: string;
   /** `'getOrSet'` or `'getOrSetMany'`. */
@@ -13,6 +15,8 @@ export interface LoadTrace {
 
 /** What a `tiercache:store` span carries: one call to a store, under its timeout and breaker. */
 export interface StoreTrace {
+  /** The cache's `name`: the channel is process-wide, this tells the caches apart. */
+  cache: string;
   /** The store's name (`'redis'`, `'sqlite'`...). */
   store: string;
   /** `get`, `set`, `delete`, `getMany`, `setMany`, `deleteMany`, `add`, `replaceIf`, `keys`, `deletePrefix`... */
@@ -42,13 +46,13 @@ const load: TracingChannel<unknown, LoadTrace> = tracingChannel(TRACE_CHANNELS.l
 const store: TracingChannel<unknown, StoreTrace> = tracingChannel(TRACE_CHANNELS.store);
 
 /** Runs a loader call, traced when someone listens to `tiercache:load`. */
-export function traceLoad<T>(key: string, operation: string, run: () => Promise<T>): Promise<T> {
+export function traceLoad<T>(cache: string, key: string, operation: string, run: () => Promise<T>): Promise<T> {
   if (!load.hasSubscribers) return run();
-  return load.tracePromise(run, { key, operation });
+  return load.tracePromise(run, { cache, key, operation });
 }
 
 /** Runs a store call, traced when someone listens to `tiercache:store`. */
-export function traceStore<T>(storeName: string, operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
+export function traceStore<T>(cache: string, storeName: string, operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
   if (!store.hasSubscribers) return run();
-  return store.tracePromise(run, { store: storeName, operation, key });
+  return store.tracePromise(run, { cache, store: storeName, operation, key });
 }

@@ -5,7 +5,7 @@
  * where `field` names the body field, query parameter or path segment that was wrong.
  *
  *   GET    /                               this list
- *   GET    /health                         liveness, and the state of each cache store
+ *   GET    /health                         cache.getHealth(): 200 when ok or degraded, 503 when down
  *   GET    /users                          every user
  *   GET    /users/:id                      one user
  *   GET    /users/:id/forecasts/:metric    one forecast, through the cache:
@@ -29,6 +29,8 @@
  *                                          its connections (open, refused, timed out)
  *   GET    /events                         ?since=<ISO date or date-time>&limit=1..1000: the invalidation log
  *   GET    /keys/:key                      what the cache knows of one forecast key
+ *   GET    /report                         the cache's performance report (hit rates, trends, latency, alerts, advice)
+ *   GET    /metrics                        the cache's metrics in the Prometheus text format (tiercache/prometheus)
  *
  * `invalidated` counts the cached forecasts the write's trigger removed (those this instance wrote; the ones
  * other instances wrote go too, through their tags, uncounted).
@@ -39,10 +41,12 @@ import { utcDayOf } from '../forecast/data/calendar.js';
 import type { FinanceStore } from '../forecast/data/store.js';
 import type { ForecastCache } from '../forecast/forecast-cache.js';
 import { ConnectionGuard, DEFAULT_HTTP_LIMITS, resolveHttpLimits } from './connection-guard.js';
-import { sendJson } from './http.js';
+import { sendJson, sendText } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AdminRoutes } from './routes/admin.js';
 import { ForecastRoutes } from './routes/forecasts.js';
+import { parseDuration } from '../ttl.js';
+import { MetricsRoutes } from './routes/metrics.js';
 import { RecordRoutes } from './routes/records.js';
 import { formatMs, plural, Scope } from './routes/route.js';
 import { Router, toHttpError } from './routes/router.js';
@@ -80,6 +84,12 @@ export interface AppOptions {
   maxConnections?: number;
   /** How the cache is built, shown by `GET /` and `GET /health` (e.g. `'memory → sqlite'`). */
   cacheLabel?: string;
+  /**
+   * Window of the cache monitor the service runs (hit rate, latency, alerts; `GET /report` reads it), in ms or
+   * a duration; `0` runs none. Raised and resolved alerts are logged as warnings.
+   * @default '10s'
+   */
+  monitorInterval?: number | string;
 }
 
 /** A running (or ready to run) forecast service. */
@@ -123,6 +133,7 @@ class ForecastService implements App {
   #requests = 0;
   #closing = false;
   #detachRemote: (() => void) | undefined;
+  readonly #monitorInterval: number | string;
 
   constructor(options: AppOptions) {
     const {
@@ -136,7 +147,9 @@ class ForecastService implements App {
       idleTimeoutMs = DEFAULT_HTTP_LIMITS.idleTimeoutMs,
       maxConnections = DEFAULT_HTTP_LIMITS.maxConnections,
       cacheLabel,
+      monitorInterval = '10s',
     } = options;
+    this.#monitorInterval = monitorInterval;
     if (typeof forecasts?.getForecast !== 'function') throw new TypeError('forecasts must be a ForecastCache');
     if (typeof finance?.listUsers !== 'function') throw new TypeError('finance must be a FinanceStore');
     if (asOf !== 'today') utcDayOf(asOf, 'asOf');
@@ -153,7 +166,7 @@ class ForecastService implements App {
       counters: () => ({ requests: this.#requests, forecastReads: reads.readsBySource(), connections: this.#guard.stats() }),
     });
     // The order of this table is the order `GET /` lists the endpoints in.
-    const table = [...admin.overview(), ...records.users(), ...reads.routes(), ...records.transactions(), ...records.goals(), ...admin.operations()];
+    const table = [...admin.overview(), ...records.users(), ...reads.routes(), ...records.transactions(), ...records.goals(), ...admin.operations(), ...new MetricsRoutes(scope).routes()];
     this.#router = new Router(table, limits.maxBodyBytes);
     this.handle = (req, res) => {
       const bodyDeadline = this.#guard.watch(req, res);
@@ -185,10 +198,14 @@ class ForecastService implements App {
     cache.on('remote', onRemote);
     cache.on('recover', onRecover);
     cache.on('error', onError);
+    const monitor = parseDuration(this.#monitorInterval, 'monitorInterval') === 0 ? undefined : cache.monitor({ interval: this.#monitorInterval });
+    monitor?.on('alert', (alert) => this.#log.warn(`cache alert ${alert.rule}${alert.tier === undefined ? '' : ` (${alert.tier})`}: ${alert.metric} ${alert.value} ${alert.direction} ${alert.threshold}`));
+    monitor?.on('resolve', (alert) => this.#log.info(`cache alert ${alert.rule}${alert.tier === undefined ? '' : ` (${alert.tier})`} resolved: ${alert.metric} ${alert.value}`));
     this.#detachRemote = () => {
       cache.off('remote', onRemote);
       cache.off('recover', onRecover);
       cache.off('error', onError);
+      monitor?.stop();
     };
   }
 
@@ -234,7 +251,8 @@ class ForecastService implements App {
     try {
       const reply = await this.#router.dispatch(req, label, bodyDeadline);
       const headers: Record<string, string> = this.#closing ? { connection: 'close' } : {};
-      sendJson(res, reply.status ?? 200, reply.body, headers);
+      if (reply.contentType === undefined) sendJson(res, reply.status ?? 200, reply.body, headers);
+      else sendText(res, reply.status ?? 200, String(reply.body), reply.contentType, headers);
       this.#log.debug(`${label} -> ${reply.status ?? 200} in ${formatMs(performance.now() - started)}`);
     } catch (error) {
       const failure = toHttpError(error);

@@ -67,6 +67,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** Writes a text response with its own content type (the Prometheus exposition format, for one). */
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
 /**
  * The request body parsed as JSON, or `undefined` when there is none. At most `limit` bytes are read: a
  * larger body is refused with 413 before it is all received (the response then closes the connection, so

@@ -27,14 +27,17 @@ export class TierStack {
   /** The store that fences loads across processes (see compute/lease.ts). */
   readonly fenceTier: StoreTier | undefined;
   readonly #prefix: string;
+  /** The cache's name, for the trace of each store call. */
+  readonly #cache: string;
   readonly #clock: TimeSource;
   readonly #emitter: Emitter;
   readonly #strict: boolean;
   readonly #replayTimers = new Set<TimerHandle>();
   #closed = false;
 
-  constructor(tiers: readonly ResolvedTier[], options: { prefix: string; clock: TimeSource; emitter: Emitter; strict: boolean }) {
+  constructor(tiers: readonly ResolvedTier[], options: { prefix: string; cache: string; clock: TimeSource; emitter: Emitter; strict: boolean }) {
     this.#prefix = options.prefix;
+    this.#cache = options.cache;
     this.#clock = options.clock;
     this.#emitter = options.emitter;
     this.#strict = options.strict;
@@ -80,7 +83,7 @@ export class TierStack {
       return undefined;
     }
     try {
-      const result = await traceStore(tier.name, operation, key, () => tier.run(operation, call, key));
+      const result = await traceStore(this.#cache, tier.name, operation, key, () => tier.run(operation, call, key));
       if (tier.hasPending) this.scheduleReplay(tier, 0);
       return result;
     } catch (error) {

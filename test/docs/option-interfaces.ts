@@ -22,6 +22,9 @@ export interface OptionSection {
 export const SECTIONS: readonly OptionSection[] = [
   { name: 'CacheOptions', file: 'src/options.ts', checkDefaults: true },
   { name: 'MetricsOptions', file: 'src/observe/metrics.ts', checkDefaults: true },
+  { name: 'MonitorOptions', file: 'src/observe/monitor.ts', checkDefaults: true },
+  { name: 'AlertRule', file: 'src/observe/alerts.ts', checkDefaults: true },
+  { name: 'MaintenanceOptions', file: 'src/observe/maintenance.ts', checkDefaults: true },
   { name: 'MemoryOptions', file: 'src/options.ts', checkDefaults: true },
   { name: 'StoreTierOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
   { name: 'BreakerOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
@@ -37,6 +40,8 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'PostgresStoreOptions', file: 'src/stores/postgres.ts', checkDefaults: true },
   { name: 'FileStoreOptions', file: 'src/stores/file/options.ts', checkDefaults: true },
   { name: 'RedisBusOptions', file: 'src/bus/redis.ts', checkDefaults: true },
+  { name: 'PrometheusOptions', file: 'src/observe/prometheus.ts', checkDefaults: true },
+  { name: 'OtelOptions', file: 'src/observe/otel.ts', checkDefaults: true },
 ];
 
 export interface DeclaredOption {

@@ -87,10 +87,10 @@ describe('index, health, users', () => {
   });
 
   it('GET /health reports the SQLite tier', async () => {
-    const reply = await get<{ status: string; stores: { name: string; breaker: string }[] }>('/health');
+    const reply = await get<{ status: string; stores: Record<string, { reachable: boolean; breaker: string }> }>('/health');
     expect(reply.status).toBe(200);
     expect(reply.body.status).toBe('ok');
-    expect(reply.body.stores).toEqual([expect.objectContaining({ name: 'sqlite', breaker: 'closed' })]);
+    expect(reply.body.stores).toEqual({ sqlite: expect.objectContaining({ reachable: true, breaker: 'closed' }) });
     expect(reply.headers.get('cache-control')).toBe('no-store');
   });
 

@@ -33,7 +33,7 @@ export class AdminRoutes {
   overview(): Route[] {
     return [
       { method: 'GET', path: '/', summary: 'this list', handle: () => this.#index() },
-      { method: 'GET', path: '/health', summary: 'liveness, and the state of each cache store', handle: () => this.#health() },
+      { method: 'GET', path: '/health', summary: 'the cache’s health: 200 when ok or degraded, 503 when down', handle: () => this.#health() },
     ];
   }
 
@@ -43,6 +43,7 @@ export class AdminRoutes {
       { method: 'POST', path: '/users/:id/invalidate-range', summary: 'data of the days { from, to } was corrected: invalidate the forecasts that read it', handle: (context) => this.#invalidateRange(context) },
       { method: 'POST', path: '/warm', summary: 'compute forecasts ahead of demand { userIds?, metrics?, horizons?, algorithms?, force? }', handle: (context) => this.#warm(context) },
       { method: 'GET', path: '/stats', summary: 'cache statistics, and where forecast reads were answered', handle: () => this.#stats() },
+      { method: 'GET', path: '/report', summary: 'the cache’s performance report: hit rates and trends, latency, memory, key groups, alerts, recommendations', handle: () => this.#report() },
       { method: 'GET', path: '/events', summary: 'the invalidation log, ?since=<ISO>&limit=1..1000', query: ['since', 'limit'], handle: (context) => this.#events(context) },
       { method: 'GET', path: '/keys/:key', summary: 'what the cache knows of one forecast key', handle: (context) => this.#keyInfo(context) },
     ];
@@ -128,16 +129,25 @@ export class AdminRoutes {
   }
 
   async #health(): Promise<Reply> {
-    const stats = await this.#scope.forecasts.getStats();
-    const stores = Object.entries(stats.stores).map(([name, store]) => ({ name, breaker: store.breaker, pendingWrites: store.pendingWrites, errors: store.errors }));
-    // A store with an open breaker is skipped, so the service still answers (computing more): degraded, not down.
-    const status = stores.every((store) => store.breaker === 'closed') ? 'ok' : 'degraded';
-    return { body: { status, uptimeSeconds: Math.round((Date.now() - this.#service.started) / 1000), cache: this.#service.cacheLabel ?? null, stores } };
+    const cache = await this.#scope.forecasts.cache();
+    // A load balancer polls this: a probe at most a second old is reused, and concurrent polls share one.
+    const health = await cache.getHealth({ maxProbeAge: '1s' });
+    // Degraded still serves (from memory, or by computing): only a cache that cannot serve takes the instance out.
+    return {
+      status: health.healthy ? 200 : 503,
+      body: { ...health, uptimeSeconds: Math.round((Date.now() - this.#service.started) / 1000), cacheLabel: this.#service.cacheLabel ?? null },
+    };
   }
 
   async #stats(): Promise<Reply> {
     const stats = await this.#scope.forecasts.getStats();
     return { body: { ...stats, service: this.#service.counters() } };
+  }
+
+  async #report(): Promise<Reply> {
+    const cache = await this.#scope.forecasts.cache();
+    // Unbounded sizes are Infinity in the report; JSON has no Infinity, so they travel as null.
+    return { body: cache.getReport() };
   }
 
   async #events({ query }: Context): Promise<Reply> {

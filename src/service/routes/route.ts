@@ -15,6 +15,8 @@ export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 export interface Reply {
   status?: number;
   body: unknown;
+  /** Sends `body` (a string) as is with this content type, instead of as JSON. */
+  contentType?: string;
 }
 
 export interface Context {
