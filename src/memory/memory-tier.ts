@@ -12,6 +12,15 @@ const INITIAL_SLOTS = 16;
 const DEFAULT_SWEEP_INTERVAL = 30_000;
 /** Slots one timer tick may examine (or heap entries it may expire), so a tick stays well under a millisecond. */
 const SWEEP_BUDGET = 8192;
+/** The Uint32 deadline cell of an entry without a deadline; no stored time reaches it. */
+const NO_DEADLINE = 0xffffffff;
+/**
+ * A rebase must leave the newest stored time at most this far (about 24.8 days) above the new base, so that
+ * rebases, each a pass over the slots, come at least that much clock time apart; otherwise the times widen.
+ */
+const REBASE_SPAN = 2 ** 31;
+/** Distinct lifetimes (deadline minus creation time) a one-byte creation cell can name. */
+const MAX_SPANS = 256;
 
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
@@ -30,13 +39,35 @@ export class MemoryTier<V> {
   private keyList: (string | undefined)[];
   private valueList: (V | undefined)[];
   private metaList: unknown[] | undefined = undefined;
-  private deadlines: Float64Array;
-  /** Creation time of live slots; in free slots, the next free slot (or -1). */
-  private created: Float64Array;
-  /** Uint16 until a size that does not fit arrives, then Uint32, then Float64 (fractions, beyond 4 GiB). */
-  private sizes: Uint16Array | Uint32Array | Float64Array;
+  /**
+   * Deadlines are whole milliseconds after `timeBase` in Uint32 cells, which cover about 49 days. A time that
+   * does not fit moves the base to the oldest time held, when that leaves room, or else widens the deadlines
+   * and creation times for good to Float64 cells of epoch milliseconds (base 0), which fractional times need
+   * too. `noDeadline` is what a cell holds for "never": NO_DEADLINE, or Infinity once wide. In free slots the
+   * cell is the free list's link instead: the next free slot plus one (0 ends the list).
+   */
+  private deadlines: Uint32Array | Float64Array;
+  /**
+   * Creation times, in the cheapest form that is still exact. Entries are mostly written with one of a few
+   * lifetimes (a cache's TTLs), so at first a byte per entry names the entry's lifetime in `spans`, and the
+   * creation time is its deadline less that lifetime. The 257th distinct lifetime, or an entry without a
+   * deadline, turns the bytes into Uint32 cells counted from `timeBase`; widening makes them Float64.
+   */
+  private created: Uint8Array | Uint32Array | Float64Array;
+  private timeBase: number;
+  private noDeadline = NO_DEADLINE;
+  /** Ceiling of the reads' now, in cells: just below NO_DEADLINE, so that "never" stays unreached. */
+  private nowCap = NO_DEADLINE - 1;
+  /** Lifetime per code while `created` holds codes; undefined after. */
+  private spans: number[] | undefined = [];
+  private readonly spanCodes = new Map<number, number>();
+  /** The lifetime of the last write and its code: repeated TTLs skip the map. */
+  private lastSpan = Number.NaN;
+  private lastCode = 0;
+  /** Uint8 until a size that does not fit arrives, then Uint16, Uint32, Float64 (fractions, beyond 4 GiB). */
+  private sizes: Uint8Array | Uint16Array | Uint32Array | Float64Array;
   /** Largest size the current `sizes` array holds exactly; Infinity once it is a Float64Array. */
-  private sizeMax = 0xffff;
+  private sizeMax = 0xff;
   private capacity: number;
   /** First slot never handed out. */
   private top: number;
@@ -55,10 +86,10 @@ export class MemoryTier<V> {
    * injected clock is read on every call, so tests stay exact.
    */
   private readonly coarse: boolean;
-  /** The shared reading; 0 when it must be taken again. */
-  private readonly nowCell = new Float64Array(1);
+  /** The shared reading, as {@link readNow} answers it; NaN when it must be taken again. */
+  private readonly nowCell = new Float64Array([Number.NaN]);
   private readonly forgetNow = (): void => {
-    this.nowCell[0] = 0;
+    this.nowCell[0] = Number.NaN;
   };
   private readonly entryBound: number;
   private readonly byteBound: number;
@@ -110,9 +141,9 @@ export class MemoryTier<V> {
 
     const host: PolicyHost = {
       sizeAt: (s) => this.sizes[s]!,
-      deadlineAt: (s) => this.deadlines[s]!,
+      deadlineAt: (s) => this.expiresAtOf(s),
       overCapacity: () => this.liveCount > this.entryBound || this.liveBytes > this.byteBound,
-      evict: (s) => this.removeSlot(s, this.deadlines[s]! <= this.evictNow ? 'expired' : 'capacity'),
+      evict: (s) => this.removeSlot(s, this.expiresAtOf(s) <= this.evictNow ? 'expired' : 'capacity'),
       expire: (s) => this.removeSlot(s, 'expired'),
     };
     // One slot beyond the bound: a new entry is stored before the policy picks what leaves.
@@ -124,9 +155,10 @@ export class MemoryTier<V> {
     this.sweepCursor = this.top;
     this.keyList = new Array<string | undefined>(this.capacity).fill(undefined);
     this.valueList = new Array<V | undefined>(this.capacity).fill(undefined);
-    this.deadlines = new Float64Array(this.capacity);
-    this.created = new Float64Array(this.capacity);
-    this.sizes = new Uint16Array(this.capacity);
+    this.timeBase = this.firstBase();
+    this.deadlines = new Uint32Array(this.capacity);
+    this.created = new Uint8Array(this.capacity);
+    this.sizes = new Uint8Array(this.capacity);
 
     if (interval > 0) this.startTimer(interval);
   }
@@ -157,15 +189,24 @@ export class MemoryTier<V> {
     this.timer = timer;
   }
 
-  /** Now, for reads: see {@link coarse}. */
+  /**
+   * Now, for reads, on the scale of the deadline cells (see {@link coarse}): milliseconds after the base,
+   * capped just below NO_DEADLINE. Every real deadline cell is at most the cap, so the cap changes no verdict
+   * while no deadline still never expires, and a hit needs a single comparison.
+   */
   private readNow(): number {
-    if (!this.coarse) return this.clock.now();
+    if (!this.coarse) return this.cellOf(this.clock.now());
     const cached = this.nowCell[0]!;
-    if (cached !== 0) return cached;
-    const now = this.clock.now();
+    if (cached === cached) return cached;
+    const now = this.cellOf(this.clock.now());
     this.nowCell[0] = now;
     setTimeout(this.forgetNow, 1).unref();
     return now;
+  }
+
+  private cellOf(now: number): number {
+    const cell = now - this.timeBase;
+    return cell < this.nowCap ? cell : this.nowCap;
   }
 
   /** Slot of a live entry, or -1. Records the request with the policy; allocates nothing on a hit. */
@@ -175,8 +216,7 @@ export class MemoryTier<V> {
       this.policy.miss(key);
       return -1;
     }
-    const deadline = this.deadlines[slot]!;
-    if (deadline !== Infinity && deadline <= this.readNow()) {
+    if (this.deadlines[slot]! <= this.readNow()) {
       this.removeSlot(slot, 'expired');
       this.policy.miss(key);
       return -1;
@@ -189,8 +229,7 @@ export class MemoryTier<V> {
   peek(key: string): number {
     const slot = this.map.get(key);
     if (slot === undefined) return -1;
-    const deadline = this.deadlines[slot]!;
-    if (deadline !== Infinity && deadline <= this.readNow()) {
+    if (this.deadlines[slot]! <= this.readNow()) {
       this.removeSlot(slot, 'expired');
       return -1;
     }
@@ -202,11 +241,14 @@ export class MemoryTier<V> {
   }
 
   expiresAtOf(slot: number): number {
-    return this.deadlines[slot]!;
+    const deadline = this.deadlines[slot]!;
+    return deadline === this.noDeadline ? Infinity : deadline + this.timeBase;
   }
 
   createdAtOf(slot: number): number {
-    return this.created[slot]!;
+    const cell = this.created[slot]!;
+    const spans = this.spans;
+    return spans === undefined ? cell + this.timeBase : this.expiresAtOf(slot) - spans[cell]!;
   }
 
   sizeOf(slot: number): number {
@@ -240,17 +282,27 @@ export class MemoryTier<V> {
       return false;
     }
     if (size > this.sizeMax || (this.sizeMax !== Infinity && !Number.isInteger(size))) this.widenSizes(size);
+    if (this.noDeadline !== Infinity && !(this.fits(now) && (expiresAt === Infinity || this.fits(expiresAt)))) {
+      this.makeRoom(now, expiresAt);
+    }
+    let born = now - this.timeBase;
+    if (this.spans !== undefined) {
+      const span = expiresAt - now;
+      born = span === this.lastSpan ? this.lastCode : this.spanCode(span, born);
+    }
+    const base = this.timeBase;
+    const deadline = expiresAt === Infinity ? this.noDeadline : expiresAt - base;
     if (slot !== undefined) {
       const oldSize = this.sizes[slot]!;
-      const oldDeadline = this.deadlines[slot]!;
+      const oldDeadline = this.expiresAtOf(slot);
       if (oldDeadline !== Infinity) {
         this.deadlineSum -= oldDeadline;
         this.deadlineCount--;
       }
       this.valueList[slot] = value;
       this.sizes[slot] = size;
-      this.deadlines[slot] = expiresAt;
-      this.created[slot] = now;
+      this.deadlines[slot] = deadline;
+      this.created[slot] = born;
       this.liveBytes += size - oldSize;
       this.policy.update(slot, key, oldSize);
     } else {
@@ -258,8 +310,8 @@ export class MemoryTier<V> {
       this.keyList[slot] = key;
       this.valueList[slot] = value;
       this.sizes[slot] = size;
-      this.deadlines[slot] = expiresAt;
-      this.created[slot] = now;
+      this.deadlines[slot] = deadline;
+      this.created[slot] = born;
       this.map.set(key, slot);
       this.liveCount++;
       this.liveBytes += size;
@@ -320,10 +372,17 @@ export class MemoryTier<V> {
     this.keyList = new Array<string | undefined>(this.capacity).fill(undefined);
     this.valueList = new Array<V | undefined>(this.capacity).fill(undefined);
     this.metaList = undefined;
-    this.deadlines = new Float64Array(this.capacity);
-    this.created = new Float64Array(this.capacity);
-    this.sizeMax = 0xffff;
-    this.sizes = new Uint16Array(this.capacity);
+    this.timeBase = this.firstBase();
+    this.noDeadline = NO_DEADLINE;
+    this.nowCap = NO_DEADLINE - 1;
+    this.nowCell[0] = Number.NaN;
+    this.spans = [];
+    this.spanCodes.clear();
+    this.lastSpan = Number.NaN;
+    this.deadlines = new Uint32Array(this.capacity);
+    this.created = new Uint8Array(this.capacity);
+    this.sizeMax = 0xff;
+    this.sizes = new Uint8Array(this.capacity);
     this.top = this.policy.reserved;
     this.sweepCursor = this.top;
     this.freeHead = -1;
@@ -337,7 +396,7 @@ export class MemoryTier<V> {
   keys(): IterableIterator<string> {
     const now = this.clock.now();
     const live: string[] = [];
-    for (const [key, slot] of this.map) if (this.deadlines[slot]! > now) live.push(key);
+    for (const [key, slot] of this.map) if (this.expiresAtOf(slot) > now) live.push(key);
     return live.values();
   }
 
@@ -388,8 +447,7 @@ export class MemoryTier<V> {
     while (scan-- > 0 && removed < limit) {
       if (at >= this.top || at < first) at = first;
       const key = this.keyList[at];
-      const deadline = this.deadlines[at]!;
-      if (key !== undefined && deadline !== Infinity && deadline <= now) {
+      if (key !== undefined && this.expiresAtOf(at) <= now) {
         this.removeSlot(at, 'expired');
         removed++;
       }
@@ -410,7 +468,7 @@ export class MemoryTier<V> {
   private allocate(): number {
     const slot = this.freeHead;
     if (slot >= 0) {
-      this.freeHead = this.created[slot]!;
+      this.freeHead = this.deadlines[slot]! - 1;
       return slot;
     }
     if (this.top >= this.capacity) this.grow();
@@ -419,10 +477,10 @@ export class MemoryTier<V> {
 
   private grow(): void {
     const capacity = Math.min(this.capacity * 2, this.slotBound);
-    const deadlines = new Float64Array(capacity);
+    const deadlines = this.noDeadline === Infinity ? new Float64Array(capacity) : new Uint32Array(capacity);
     deadlines.set(this.deadlines);
     this.deadlines = deadlines;
-    const created = new Float64Array(capacity);
+    const created = this.newCreated(capacity);
     created.set(this.created);
     this.created = created;
     const sizes = this.newSizes(capacity);
@@ -442,14 +500,129 @@ export class MemoryTier<V> {
     return grown.fill(undefined as T, list.length);
   }
 
-  private newSizes(capacity: number): Uint16Array | Uint32Array | Float64Array {
-    if (this.sizeMax === 0xffff) return new Uint16Array(capacity);
-    return this.sizeMax === 0xffffffff ? new Uint32Array(capacity) : new Float64Array(capacity);
+  private newCreated(capacity: number): Uint8Array | Uint32Array | Float64Array {
+    if (this.spans !== undefined) return new Uint8Array(capacity);
+    return this.noDeadline === Infinity ? new Float64Array(capacity) : new Uint32Array(capacity);
   }
 
-  /** Typical entries are well under 64 KiB, so sizes start at two bytes each and widen only when needed. */
+  /** The clock's whole millisecond now, or 0 when that is no time a Uint32 cell can count from. */
+  private firstBase(): number {
+    const now = Math.floor(this.clock.now());
+    return Number.isFinite(now) ? now : 0;
+  }
+
+  /** Whether `time` has a Uint32 cell: whole milliseconds at or after the base, short of NO_DEADLINE. */
+  private fits(time: number): boolean {
+    const offset = time - this.timeBase;
+    return offset >>> 0 === offset && offset !== NO_DEADLINE;
+  }
+
+  /**
+   * The code of a lifetime not seen last time, made if there is room. Otherwise the creation cells become
+   * Uint32, and the answer is `born`, the creation time's cell there. The times here are whole milliseconds
+   * (they fit Uint32 cells), so deadline less lifetime gives the creation time back exactly.
+   */
+  private spanCode(span: number, born: number): number {
+    const spans = this.spans!;
+    let code = this.spanCodes.get(span);
+    if (code === undefined && span !== Infinity && spans.length < MAX_SPANS) {
+      code = spans.length;
+      spans.push(span);
+      this.spanCodes.set(span, code);
+    }
+    if (code === undefined) {
+      this.dropSpans();
+      return born;
+    }
+    this.lastSpan = span;
+    this.lastCode = code;
+    return code;
+  }
+
+  /** Turns span codes into Uint32 creation cells; the times fit, as they did when written. */
+  private dropSpans(): void {
+    const created = new Uint32Array(this.capacity);
+    for (let s = this.policy.reserved; s < this.top; s++) {
+      if (this.keyList[s] !== undefined) created[s] = this.createdAtOf(s) - this.timeBase;
+    }
+    this.created = created;
+    this.spans = undefined;
+    this.spanCodes.clear();
+  }
+
+  /**
+   * Makes `now` and `expiresAt` storable: rebases the Uint32 cells onto the oldest time held, when every time
+   * then spans at most REBASE_SPAN, or else widens them to Float64. A pass over the slots either way.
+   */
+  private makeRoom(now: number, expiresAt: number): void {
+    const first = this.policy.reserved;
+    const top = this.top;
+    let low = now;
+    let high = expiresAt === Infinity ? now : Math.max(now, expiresAt);
+    for (let s = first; s < top; s++) {
+      if (this.keyList[s] === undefined) continue;
+      const at = this.createdAtOf(s);
+      const until = this.expiresAtOf(s);
+      if (at < low) low = at;
+      if (at > high) high = at;
+      if (until !== Infinity && until > high) high = until;
+    }
+    const deadlines = this.deadlines;
+    const whole = Number.isInteger(now) && (expiresAt === Infinity || Number.isInteger(expiresAt));
+    if (whole && high - low <= REBASE_SPAN) {
+      const shift = low - this.timeBase;
+      // Span codes do not depend on the base; Uint32 creation cells do.
+      const created = this.spans === undefined ? this.created : undefined;
+      for (let s = first; s < top; s++) {
+        if (this.keyList[s] === undefined) continue;
+        if (created !== undefined) created[s] = created[s]! - shift;
+        const deadline = deadlines[s]!;
+        if (deadline !== NO_DEADLINE) deadlines[s] = deadline - shift;
+      }
+      this.timeBase = low;
+      this.nowCell[0] = Number.NaN;
+      return;
+    }
+    const wideCreated = new Float64Array(this.capacity);
+    const wideDeadlines = new Float64Array(this.capacity);
+    for (let s = first; s < top; s++) {
+      if (this.keyList[s] === undefined) {
+        wideDeadlines[s] = deadlines[s]!;
+        continue;
+      }
+      wideCreated[s] = this.createdAtOf(s);
+      wideDeadlines[s] = this.expiresAtOf(s);
+    }
+    this.created = wideCreated;
+    this.deadlines = wideDeadlines;
+    this.timeBase = 0;
+    this.noDeadline = Infinity;
+    this.nowCap = Infinity;
+    this.nowCell[0] = Number.NaN;
+    this.spans = undefined;
+    this.spanCodes.clear();
+  }
+
+  private newSizes(capacity: number): Uint8Array | Uint16Array | Uint32Array | Float64Array {
+    switch (this.sizeMax) {
+      case 0xff:
+        return new Uint8Array(capacity);
+      case 0xffff:
+        return new Uint16Array(capacity);
+      case 0xffffffff:
+        return new Uint32Array(capacity);
+      default:
+        return new Float64Array(capacity);
+    }
+  }
+
+  /**
+   * Sizes start at one byte each (a cache of small values never needs more) and widen, once per width, to the
+   * narrowest array that holds the size that did not fit.
+   */
   private widenSizes(size: number): void {
-    this.sizeMax = Number.isInteger(size) && size <= 0xffffffff ? 0xffffffff : Infinity;
+    const whole = Number.isInteger(size);
+    this.sizeMax = whole && size <= 0xffff ? 0xffff : whole && size <= 0xffffffff ? 0xffffffff : Infinity;
     const sizes = this.newSizes(this.capacity);
     sizes.set(this.sizes);
     this.sizes = sizes;
@@ -458,7 +631,7 @@ export class MemoryTier<V> {
   private removeSlot(slot: number, cause: RemovalCause | undefined): void {
     const key = this.keyList[slot]!;
     const size = this.sizes[slot]!;
-    const deadline = this.deadlines[slot]!;
+    const deadline = this.expiresAtOf(slot);
     this.map.delete(key);
     this.policy.remove(slot, size);
     this.liveCount--;
@@ -470,7 +643,7 @@ export class MemoryTier<V> {
     this.keyList[slot] = undefined;
     this.valueList[slot] = undefined;
     if (this.metaList !== undefined) this.metaList[slot] = undefined;
-    this.created[slot] = this.freeHead;
+    this.deadlines[slot] = this.freeHead + 1;
     this.freeHead = slot;
     if (cause === undefined || this.onRemove === undefined) return;
     if (this.evicting) {

@@ -223,9 +223,13 @@ describe.each(ALL_POLICIES)('MemoryTier basics (%s)', (policy) => {
     expect(get(tier, 'k3')).toBe('bigger');
   });
 
-  it('stores sizes beyond 16 and 32 bits and fractional sizes exactly', () => {
+  it('stores sizes beyond 8, 16 and 32 bits and fractional sizes exactly', () => {
     const { tier } = harness({ maxBytes: 2 ** 40, policy });
     tier.set('a', 'v', 1, Infinity);
+    tier.set('small', 'v', 300, Infinity);
+    expect(tier.sizeOf(tier.peek('small'))).toBe(300);
+    expect(tier.sizeOf(tier.peek('a'))).toBe(1);
+    tier.delete('small');
     tier.set('mid', 'v', 70_000, Infinity);
     expect(tier.sizeOf(tier.peek('mid'))).toBe(70_000);
     tier.delete('mid');

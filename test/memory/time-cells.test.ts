@@ -89,16 +89,25 @@ describe.each(ALL_POLICIES)('creation times and deadlines stay exact (%s)', (pol
     const { tier, clock, removed } = harness<number>({ maxEntries: 41, policy });
     for (let i = 0; i < 40; i++) tier.set(`k${i}`, i, 1, clock.now() + 1000);
     for (let i = 0; i < 40; i += 2) tier.delete(`k${i}`);
-    // A new lifetime for each write turns the codes into cells; then months pass (rebase); then a fraction
-    // (wide cells). Each change must keep the free list of the deleted slots.
+    // A new lifetime for each write turns the codes into cells; months later, with everything swept, the
+    // cells rebase; then a fraction widens them. Each change must keep the free list intact.
     for (let i = 0; i < 300; i++) tier.set('churn', -1, 1, clock.now() + 2000 + i);
     clock.advance(60 * DAY);
+    expect(tier.sweep()).toBe(21);
+    removed.length = 0;
     for (let i = 1; i < 40; i += 2) tier.set(`k${i}`, i, 1, clock.now() + 1000);
     clock.advance(0.5);
     for (let i = 0; i < 40; i += 2) tier.set(`k${i}`, i, 1, clock.now() + 1000);
+    tier.set('churn', -1, 1, Infinity);
     expect(tier.count).toBe(41);
     expect(removed).toEqual([]);
-    for (let i = 0; i < 40; i++) expect(tier.valueAt(tier.peek(`k${i}`))).toBe(i);
+    for (let i = 0; i < 40; i++) {
+      const slot = tier.peek(`k${i}`);
+      expect(tier.valueAt(slot)).toBe(i);
+      expect([tier.createdAtOf(slot), tier.expiresAtOf(slot), tier.sizeOf(slot)]).toEqual(
+        i % 2 === 0 ? [clock.now(), clock.now() + 1000, 1] : [clock.now() - 0.5, clock.now() + 999.5, 1],
+      );
+    }
     const slots = new Set(Array.from({ length: 40 }, (_, i) => tier.peek(`k${i}`)));
     expect(slots.size).toBe(40);
   });
@@ -147,7 +156,7 @@ describe('the shared clock reading of the system clock', () => {
   it('is taken again after the cells are rebased', () => {
     // The system clock is what makes reads share one reading; its `now` is swapped for a hand-moved one, and
     // the test runs without yielding, so the reading is never dropped by its timer.
-    const realNow = systemClock.now;
+    const real = Object.getOwnPropertyDescriptor(systemClock, 'now')!;
     let now = Date.UTC(2026, 0, 1);
     systemClock.now = () => now;
     try {
@@ -161,7 +170,7 @@ describe('the shared clock reading of the system clock', () => {
       expect(slot).toBeGreaterThanOrEqual(0);
       expect(tier.expiresAtOf(slot)).toBe(now + DAY);
     } finally {
-      systemClock.now = realNow;
+      Object.defineProperty(systemClock, 'now', real);
     }
   });
 });

@@ -26,11 +26,12 @@ const SCOUT_Z = 3;
  * the same pace and so sees the estimates the full-size cache would.
  */
 class MiniCache {
-  private readonly table: Int32Array;
+  /** Node numbers (plus one in the table) are at most SIM_ENTRIES + 4, so two bytes hold them. */
+  private readonly table: Int16Array;
   private readonly mask: number;
   private readonly keyOf: Int32Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  private readonly prev: Int16Array;
+  private readonly next: Int16Array;
   private readonly region: Uint8Array;
   private readonly windowMax: number;
   private readonly protectedMax: number;
@@ -50,11 +51,11 @@ class MiniCache {
     const nodes = capacity + 1 + SENTINELS;
     let buckets = 4;
     while (buckets < nodes * 2) buckets *= 2;
-    this.table = new Int32Array(buckets);
+    this.table = new Int16Array(buckets);
     this.mask = buckets - 1;
     this.keyOf = new Int32Array(nodes);
-    this.prev = new Int32Array(nodes);
-    this.next = new Int32Array(nodes);
+    this.prev = new Int16Array(nodes);
+    this.next = new Int16Array(nodes);
     this.region = new Uint8Array(nodes);
     for (let s = 0; s < SENTINELS; s++) {
       this.prev[s] = s;
