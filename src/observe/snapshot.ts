@@ -1,4 +1,5 @@
 import type { Engine } from '../engine.js';
+import type { BusStats } from '../stats.js';
 import type { BreakerState, LatencyOperation } from '../tiers/store-tier.js';
 import { EMPTY_HISTOGRAM, type HistogramSnapshot } from './histogram.js';
 import type { InvalidationKind, InvalidationOrigin, KeyGroupCounts, LoadOutcome } from './metrics.js';
@@ -77,19 +78,8 @@ export interface MetricsSnapshot {
     /** Time each load that met another instance's lease waited for it (ms). */
     leaseWait: HistogramSnapshot;
   };
-  bus:
-    | {
-        sent: number;
-        failed: number;
-        timedOut: number;
-        skipped: number;
-        received: number;
-        dropped: number;
-        recoveries: number;
-        /** From a message's send to its arrival here (ms). */
-        lag: HistogramSnapshot;
-      }
-    | undefined;
+  /** The bus's counters (as `getStats().bus`) and, from a message's send to its arrival here, its lag (ms). */
+  bus: (BusStats & { lag: HistogramSnapshot }) | undefined;
   invalidations: { kind: InvalidationKind; origin: InvalidationOrigin; reason: string; count: number }[];
   /** Detailed metrics only: traffic and miss cost by key group (bounded). */
   keyGroups: ({ group: string } & KeyGroupCounts)[];
