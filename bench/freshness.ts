@@ -607,7 +607,7 @@ async function pattern(matching: number, prefix: string): Promise<PatternResult>
   };
   const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   let indexBuildMs = 0;
-  const store = redisStore({ client, prefix });
+  const store = redisStore({ client, prefix, prefixIndex: true });
   const cache = new Cache({ memory: { maxEntries: 10_000 }, stores: [store], defaultTtl: TTL_MS });
   const child = fork(SCRIPT, ['ping-peer'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

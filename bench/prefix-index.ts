@@ -71,9 +71,9 @@ const fmtOps = (ops: number) => Math.round(ops).toLocaleString('en-US');
 async function main(): Promise<void> {
   const raw = new Redis(REDIS_URL);
   const prefix = `${run}:`;
-  const indexed = redisStore({ url: REDIS_URL, prefix });
+  const indexed = redisStore({ url: REDIS_URL, prefix, prefixIndex: true });
   const scanning = redisStore({ url: REDIS_URL, prefix, prefixIndex: false });
-  const lazy = redisStore({ url: REDIS_URL, prefix: `${run}-lazy:` });
+  const lazy = redisStore({ url: REDIS_URL, prefix: `${run}-lazy:`, prefixIndex: true });
   const plain = redisStore({ url: REDIS_URL, prefix: `${run}-plain:`, prefixIndex: false });
   try {
     const hot100 = Array.from({ length: 100 }, (_, i) => `forecast:user_100:${i}`);

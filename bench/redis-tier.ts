@@ -106,12 +106,12 @@ export interface ThroughputResult {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-const wall = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const wall = () => performance.timeOrigin + performance.now();
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const value = (i: number) => ({ id: i, name: `user ${i}`, active: true, score: i * 1.5 });
 
 /** Deterministic PRNG (mulberry32), so every contender sees the same keys in the same order. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -122,7 +122,7 @@ function rng(seed: number): () => number {
   };
 }
 
-function permutation(n: number, random: () => number): Uint32Array {
+export function permutation(n: number, random: () => number): Uint32Array {
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = i;
   for (let i = n - 1; i > 0; i--) {
@@ -134,12 +134,12 @@ function permutation(n: number, random: () => number): Uint32Array {
   return out;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
 /** Distribution of `samples` (sorted in place), scaled by `scale` after subtracting `offset` (clamped at 0 when asked). */
-function dist(samples: Float64Array, scale = 1, offset = 0, clamp = true): Dist {
+export function dist(samples: Float64Array, scale = 1, offset = 0, clamp = true): Dist {
   samples.sort();
   const f = (x: number) => (clamp ? Math.max(0, x - offset) : x - offset) * scale;
   let sum = 0;
@@ -153,7 +153,7 @@ function dist(samples: Float64Array, scale = 1, offset = 0, clamp = true): Dist 
 }
 
 /** Median cost of an empty `performance.now()` pair, ms. */
-function timerCost(): number {
+export function timerCost(): number {
   const n = 200_000;
   const s = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -204,7 +204,7 @@ function redisTierStats(stats: CacheStats): StoreTierStats {
   return redis;
 }
 
-function decodeStored(bytes: Buffer | null, key: string): unknown {
+export function decodeStored(bytes: Buffer | null, key: string): unknown {
   if (bytes === null) return undefined;
   return defaultCodec.decode(decodeEntry(bytes, key).value, key);
 }
@@ -369,9 +369,9 @@ function busCache(prefix: string): Cache {
 }
 
 /** Resolves with the next message from `child` that `accept` takes; rejects after `timeoutMs`. */
-function nextMessage<T extends FromPeer>(child: ChildProcess, accept: (m: FromPeer) => m is T, timeoutMs: number): Promise<T> {
+export function nextMessage<M, T extends M = M>(child: ChildProcess, accept: (m: M) => m is T, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onMessage = (m: FromPeer) => {
+    const onMessage = (m: M) => {
       if (!accept(m)) return;
       clearTimeout(timer);
       child.off('message', onMessage);
@@ -395,14 +395,14 @@ async function bus(prefix: string): Promise<BusResult> {
   const cache = busCache(prefix);
   try {
     await cache.ready();
-    await nextMessage(child, (m): m is { type: 'ready' } => m.type === 'ready', 30_000);
+    await nextMessage(child, (m: FromPeer): m is { type: 'ready' } => m.type === 'ready', 30_000);
 
     // Offset between the two processes' timeOrigin + now(), from the IPC round trip with the smallest delay.
     let bestRtt = Number.POSITIVE_INFINITY;
     let offset = 0;
     for (let n = 0; n < 300; n++) {
       const t0 = wall();
-      const reply = nextMessage(child, (m): m is { type: 'pong'; n: number; t: number } => m.type === 'pong' && m.n === n, 5_000);
+      const reply = nextMessage(child, (m: FromPeer): m is { type: 'pong'; n: number; t: number } => m.type === 'pong' && m.n === n, 5_000);
       child.send({ type: 'ping', n } satisfies ToPeer);
       const pong = await reply;
       const t1 = wall();
@@ -425,7 +425,7 @@ async function bus(prefix: string): Promise<BusResult> {
       resolved[i] = wall();
     }
     const periodMs = (called[total - 1]! - called[WARM]!) / (MESSAGES - 1);
-    const result = nextMessage(child, (m): m is Extract<FromPeer, { type: 'result' }> => m.type === 'result', 15_000);
+    const result = nextMessage(child, (m: FromPeer): m is Extract<FromPeer, { type: 'result' }> => m.type === 'result', 15_000);
     child.send({ type: 'done', total } satisfies ToPeer);
     const { arrivals, recovers, errors } = await result;
     if (errors.length > 0) console.error(`bus-peer errors: ${errors.slice(0, 5).join('; ')}`);

@@ -8,6 +8,7 @@ import { runFreshnessBenchmarks } from './freshness-report.js';
 import { runHitRatio } from './hit-ratio.js';
 import { runChild } from './lib/child.js';
 import { runRedisBenchmarks } from './redis-report.js';
+import { runRedisSpeedBenchmarks } from './redis-speed-report.js';
 
 interface Latency {
   name: string;
@@ -145,6 +146,11 @@ if (want('hit-ratio')) {
 if (want('redis')) {
   console.error('redis: Redis tier scenarios');
   sections.push(await runRedisBenchmarks());
+}
+
+if (want('redis-speed')) {
+  console.error('redis-speed: the shared tier against raw ioredis, BentoCache and cache-manager');
+  sections.push(await runRedisSpeedBenchmarks());
 }
 
 if (want('freshness')) {

@@ -101,13 +101,15 @@ export class Cache {
   /**
    * Resolves once the cache listens to its bus (immediately without one). Rejects with `BusTimeoutError` when
    * the bus does not answer within its connect timeout, or `CacheBackendError` when it refuses; the cache works
-   * meanwhile, and the bus keeps trying to subscribe.
+   * meanwhile, and the bus keeps trying to subscribe. With `coherence: 'tracking'`, it also waits for Redis to
+   * track this cache's keys (or rejects with `BusTimeoutError` after `coherence.connectTimeout`).
    *
    * @example
    * await cache.ready();
    */
   ready(): Promise<void> {
-    return this.#engine.sync.ready;
+    const tracking = this.#engine.tracking;
+    return tracking === undefined ? this.#engine.sync.ready : Promise.all([this.#engine.sync.ready, tracking.ready]).then(() => undefined);
   }
 
   /** The namespace path of this view (`''` for the cache itself). */

@@ -1,4 +1,5 @@
 import { BusSync, type SyncTarget } from './bus/sync.js';
+import { ClientTracking } from './coherence/tracking.js';
 import type { TimeSource } from './clock.js';
 import type { Codec } from './codec/types.js';
 import { Flights } from './compute/flights.js';
@@ -65,6 +66,8 @@ export class Engine implements SyncTarget {
   readonly dependencies: Dependencies;
   readonly log: InvalidationLog;
   readonly sync: BusSync;
+  /** Redis client tracking (`coherence: 'tracking'`), when on. */
+  readonly tracking: ClientTracking | undefined;
   /** The periodic store and bus probes, and the last result of each (`observe/maintenance.ts`). */
   readonly maintenance: Maintenance;
   closed = false;
@@ -118,6 +121,7 @@ export class Engine implements SyncTarget {
     this.dependencies = new Dependencies(resolved.maxTags, this.stack, this.clock);
     this.log = new InvalidationLog(this.sync.origin, this.clock, this.stack);
     this.maintenance = new Maintenance(this);
+    this.tracking = resolved.coherence === undefined ? undefined : new ClientTracking(resolved.coherence, this);
   }
 
   #onRemove(key: string, cause: RemovalCause): void {
@@ -200,7 +204,7 @@ export class Engine implements SyncTarget {
     this.dropWhere((key) => matcher.test(key));
   }
 
-  recover(reason: 'gap' | 'reconnect' | 'publish', origin?: string): void {
+  recover(reason: 'gap' | 'reconnect' | 'publish' | 'tracking', origin?: string): void {
     const dropped = this.memory.count;
     this.memory.clear();
     this.stamps.registry.clear();
@@ -235,6 +239,8 @@ export class Engine implements SyncTarget {
     this.flights.abortAll(new CacheError('E_CLOSED', 'the cache closed while the loader ran'));
     this.memory.close();
     this.memory.clear();
+    // Before the stores: tracking hands their connections back with tracking off.
+    await this.tracking?.close().catch((error: unknown) => this.emitter.reportError(error, 'close.tracking'));
     const failures = await Promise.all([this.stack.close(), this.sync.close().then(() => [], (error: unknown) => [error])]);
     for (const error of failures.flat()) this.emitter.reportError(error, 'close');
   }

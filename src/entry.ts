@@ -90,6 +90,20 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader, lease = fals
 }
 
 // At module level: a closure per call costs an allocation (and, under esbuild's keepNames, a defineProperty).
+/** Reads one length-prefixed UTF-8 string at `at` into `out`; returns the offset after it. */
+function readText(bytes: Uint8Array, view: DataView, at: number, out: string[], key: string | undefined): number {
+  if (at + 2 > bytes.length) fail('truncated tag list', key);
+  const length = view.getUint16(at, true);
+  const start = at + 2;
+  if (start + length > bytes.length) fail('truncated tag', key);
+  try {
+    out.push(fromUtf8.decode(bytes.subarray(start, start + length)));
+  } catch {
+    fail('a tag is not valid UTF-8', key);
+  }
+  return start + length;
+}
+
 function fail(why: string, key: string | undefined): never {
   throw new DecodeError(`cannot read the stored entry${key === undefined ? '' : ` for key ${JSON.stringify(key)}`}: ${why}`, key === undefined ? {} : { key });
 }
@@ -113,20 +127,6 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   }
   let tags: string[] | undefined;
   let stamps: string[] | undefined;
-  const text = (): string => {
-    if (at + 2 > bytes.length) fail('truncated tag list', key);
-    const length = view.getUint16(at, true);
-    at += 2;
-    if (at + length > bytes.length) fail('truncated tag', key);
-    let out = '';
-    try {
-      out = fromUtf8.decode(bytes.subarray(at, at + length));
-    } catch {
-      fail('a tag is not valid UTF-8', key);
-    }
-    at += length;
-    return out;
-  };
   if ((flags & FLAG_TAGS) !== 0) {
     if (at + 2 > bytes.length) fail('truncated tag list', key);
     const count = view.getUint16(at, true);
@@ -134,8 +134,8 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
     tags = [];
     stamps = [];
     for (let i = 0; i < count; i++) {
-      tags.push(text());
-      stamps.push(text());
+      at = readText(bytes, view, at, tags, key);
+      at = readText(bytes, view, at, stamps, key);
     }
   }
   return { createdAt, expiresAt, freshUntil, tags, stamps, value: bytes.subarray(at), lease: (flags & FLAG_LEASE) !== 0 };

@@ -16,7 +16,7 @@ export interface CacheEvents {
    * subscription, or this instance's publishes failing until the breaker opened): the memory tier was emptied
    * so nothing stale is served.
    */
-  recover: { reason: 'gap' | 'reconnect' | 'publish'; dropped: number; origin?: string };
+  recover: { reason: 'gap' | 'reconnect' | 'publish' | 'tracking'; dropped: number; origin?: string };
   /**
    * A message from the bus was refused before anything ran: malformed, oversized, or naming keys, tags or a
    * pattern that are not valid. `origin` is the sender it claims, when that much could be read.

@@ -50,6 +50,8 @@ export { cacheFromEnv, ENV_DEFAULTS, envDuration, storeFromEnv } from './env.js'
 export { BACKENDS, DEFAULT_BACKEND_URLS, isBackend, openBackend, storeFor, type Backend, type BackendStoreOptions, type OpenBackendOptions, type OpenedBackend, type StoreBackend } from './stores/from-backend.js';
 export type { Store, StoreCapabilities, StoreWrite, BaseStoreOptions } from './stores/contract.js';
 export type { Bus, BusEnvelope, BusHandlers, BusMessage } from './bus/contract.js';
+export type { CoherenceOptions } from './coherence/options.js';
+export type { TrackingStats } from './coherence/tracking.js';
 export type { BreakerOptions, BreakerState, StoreTierOptions } from './tiers/store-tier.js';
 export type { StoreTierStats } from './cache.js';
 export { TRACE_CHANNELS, type LoadTrace, type StoreTrace } from './observe/tracing.js';

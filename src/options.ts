@@ -10,6 +10,7 @@ import { deadlineOf, parseDuration, type Ttl } from './ttl.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './observe/metrics.js';
 import { resolveComputeDefaults, type ComputeDefaults, type LoadPlan } from './compute/plan.js';
 import { resolveMaintenanceOptions, type MaintenanceOptions, type ResolvedMaintenanceOptions } from './observe/maintenance.js';
+import { resolveCoherence, type CoherenceOptions, type ResolvedCoherence } from './coherence/options.js';
 
 export interface MemoryOptions {
   /**
@@ -95,6 +96,14 @@ export interface CacheOptions {
    */
   bus?: Bus | BusTierOptions;
   /**
+   * Server-assisted invalidation (Redis 6+ client tracking): the memory tier drops a key when anyone writes
+   * or deletes it in the Redis store, tiercache or not (`'tracking'`, or `{ mode: 'tracking', store,
+   * prefixes, connectTimeout }`). Keys only: tags, patterns and `clear` between instances still need `bus`.
+   * See docs/coherence.md.
+   * @default undefined (off)
+   */
+  coherence?: 'tracking' | CoherenceOptions;
+  /**
    * Most tag stamps this instance remembers (least recently used forgotten first; a forgotten stamp is read
    * again from the store, or, without a store, invalidates the entries holding that tag).
    * @default 100000
@@ -169,6 +178,7 @@ export interface ResolvedOptions {
   readonly strict: boolean;
   readonly bus: Bus | undefined;
   readonly busTimeouts: { readonly publishMs: number; readonly connectMs: number; readonly breakerFailures: number; readonly breakerCooldownMs: number };
+  readonly coherence: ResolvedCoherence | undefined;
   readonly maxTags: number;
   readonly invalidationWindow: number;
   readonly compute: LoadPlan;
@@ -239,9 +249,11 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
   const name = options.name ?? 'default';
   if (typeof name !== 'string' || name.length === 0 || name.length > 128) throw new TypeError(`name must be a string of 1 to 128 characters, got ${String(name)}`);
 
+  const tiers = Object.freeze(resolveTiers(options.stores));
   return Object.freeze({
     memoryMaxTtl: optionalDuration(memory.maxTtl, 'memory.maxTtl'),
-    tiers: Object.freeze(resolveTiers(options.stores)),
+    tiers,
+    coherence: resolveCoherence(options.coherence, tiers),
     strict: options.strict ?? false,
     ...resolveBus(options.bus),
     maxTags: options.maxTags === undefined ? 100_000 : positiveInteger(options.maxTags, 'maxTags'),

@@ -1,4 +1,5 @@
 import type { Counters, Engine } from './engine.js';
+import type { TrackingStats } from './coherence/tracking.js';
 import type { TagMeta } from './freshness/stamps.js';
 import type { BreakerState, TierCounters } from './tiers/store-tier.js';
 
@@ -54,6 +55,8 @@ export interface CacheStats {
   stores: Record<string, StoreTierStats>;
   /** The bus, when there is one. */
   bus: BusStats | undefined;
+  /** Redis client tracking (`coherence: 'tracking'`), present only when it is on. */
+  tracking?: TrackingStats;
 }
 
 /**
@@ -99,6 +102,7 @@ export function statsOf(engine: Engine, reset: boolean): CacheStats {
     stores,
     bus: engine.options.bus === undefined ? undefined : { ...engine.sync.stats },
   };
+  if (engine.tracking !== undefined) stats.tracking = engine.tracking.stats;
   if (reset) baselines.set(engine, { counters: { ...engine.counters }, tiers: new Map(engine.stack.tiers.map((tier) => [tier.name, { ...tier.counters }])) });
   return stats;
 }

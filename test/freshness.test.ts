@@ -203,7 +203,7 @@ serverDescribe('tags and patterns over Redis, across instances', () => {
 
   serverIt('a prefix pattern on Redis goes through the prefix index: exact matches, no key listing, counted', async () => {
     const prefix = `pidx-${process.pid}-${++unique}:`;
-    const store = redisStore({ url: 'redis://127.0.0.1:6379', prefix });
+    const store = redisStore({ url: 'redis://127.0.0.1:6379', prefix, prefixIndex: true });
     let listings = 0;
     // The real store, with its key listing counted.
     const counted: Store = Object.assign(Object.create(store) as Store, {

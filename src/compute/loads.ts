@@ -15,6 +15,13 @@ import type { BatchLoader, BatchLoaderContext, GetOrSetOptions, LoaderContext } 
 
 export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>;
 
+interface SharedRead {
+  allowStale: boolean;
+  /** The key's fence generation when the read began. */
+  generation: number;
+  promise: Promise<Found | undefined>;
+}
+
 /**
  * The compute room: `getOrSet` after its hot path, and `getOrSetMany`. Single-flight (callers join a running
  * load before reading the stores), the claim in the fence store (and the lease across instances), grace and
@@ -29,6 +36,37 @@ export class Loads {
     this.#engine = engine;
     this.#reader = reader;
     this.#writer = writer;
+  }
+
+  /**
+   * Store reads of keys in flight, shared: callers that miss the memory tier for a key another caller is
+   * already reading from the stores wait for that read instead of sending their own (a cold key with a
+   * thousand callers costs one store read, then one load they all join).
+   */
+  readonly #reads = new Map<string, SharedRead>();
+
+  /**
+   * `reader.below`, shared with the callers of the same key and staleness. A caller joins a read only if the key
+   * was neither written nor invalidated since the read began (its fence generation did not move): a read begun
+   * before an invalidation may return what the invalidation removed, which only callers who came before it may get.
+   */
+  async #readOnce(full: string, allowStale: boolean): Promise<Found | undefined> {
+    const reader = this.#reader;
+    const generation = this.#engine.fences.generationOf(full);
+    const shared = this.#reads.get(full);
+    if (shared !== undefined && shared.allowStale === allowStale && shared.generation === generation) {
+      const found = await shared.promise;
+      reader.countShared(full, found);
+      return found;
+    }
+    const promise = reader.below(full, allowStale);
+    const read: SharedRead = { allowStale, generation, promise };
+    this.#reads.set(full, read);
+    try {
+      return await promise;
+    } finally {
+      if (this.#reads.get(full) === read) this.#reads.delete(full);
+    }
   }
 
   /** When a memory-tier entry is due for a refresh-ahead. */
@@ -80,7 +118,7 @@ export class Loads {
           }
           return value;
         }
-        found = await reader.below(full, allowStale);
+        found = await this.#readOnce(full, allowStale);
       }
       if (found !== undefined && !found.stale) {
         if (plan.refreshAhead !== undefined && found.createdAt + plan.refreshAhead * (found.freshUntil - found.createdAt) <= engine.clock.now()) {

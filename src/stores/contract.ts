@@ -60,6 +60,11 @@ export interface Store {
   readonly name: string;
   readonly capabilities: StoreCapabilities;
 
+  /**
+   * The stored bytes. They may be a view into a larger buffer that nothing else writes (a network read chunk):
+   * valid for as long as the caller keeps them, but a caller that keeps a small value for long should copy it
+   * so the chunk can go.
+   */
   get(key: string): Promise<Uint8Array | undefined>;
   set(key: string, value: Uint8Array, expiresAt: number): Promise<void>;
   /** True when a live entry was removed (stores that cannot tell return true when they may have). */

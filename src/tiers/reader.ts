@@ -36,6 +36,9 @@ export interface KeyInfo {
   stale: boolean;
 }
 
+/** A verdict not known yet: the entry's markers must be read. */
+const UNSETTLED = -1;
+
 /** The memory-tier hot path's answers besides a slot number. */
 export const MISS = -1;
 /** The key is in the memory tier but its tags or grace need a closer look than the hot path can give. */
@@ -150,6 +153,18 @@ export class Reader {
     return found;
   }
 
+  /** Counts a read answered by another caller's store read of the same key (see Loads), as `below` would have. */
+  countShared(full: string, found: Found | undefined): void {
+    if (found === undefined) {
+      this.#missed(full);
+      return;
+    }
+    const engine = this.#engine;
+    engine.counters.hits++;
+    engine.sampling?.below(full, true);
+    if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: found.source });
+  }
+
   #missed(full: string): void {
     const engine = this.#engine;
     engine.counters.misses++;
@@ -179,7 +194,8 @@ export class Reader {
         tier.counters.misses++;
         continue;
       }
-      const found = await this.accept(i, full, bytes, allowStale, generation);
+      const accepted = this.accept(i, full, bytes, allowStale, generation);
+      const found = accepted instanceof Promise ? await accepted : accepted;
       if (found !== undefined) return found;
     }
     return undefined;
@@ -187,19 +203,27 @@ export class Reader {
 
   /**
    * An entry read from tier `index`: decoded and checked (expiry, tags, grace), then copied into the memory
-   * tier and the stores above. Undefined, counted as that tier's miss, when it cannot be served.
+   * tier and the stores above. Undefined, counted as that tier's miss, when it cannot be served. Settled at once
+   * (no promise) for an entry without tags, which needs no marker read.
    */
-  async accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean, generation: number): Promise<Found | undefined> {
-    const engine = this.#engine;
-    const tier = engine.stack.tiers[index] as StoreTier;
+  accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean, generation: number): Found | undefined | Promise<Found | undefined> {
+    const tier = this.#engine.stack.tiers[index] as StoreTier;
     const opened = this.open(tier, full, bytes);
     if (opened === undefined) return undefined;
-    const { value, entry } = opened;
-    const verdict = await engine.stamps.storedVerdict(entry);
-    if (verdict === INVALID || (verdict === STALE && !allowStale)) {
-      tier.counters.misses++;
-      return undefined;
-    }
+    const meta = metaOf(opened.entry);
+    if (meta === undefined) return this.#served(index, full, bytes, opened.value, opened.entry, FRESH, generation);
+    return this.#engine.stamps.verdict(meta).then((verdict) => {
+      if (verdict === INVALID || (verdict === STALE && !allowStale)) {
+        tier.counters.misses++;
+        return undefined;
+      }
+      return this.#served(index, full, bytes, opened.value, opened.entry, verdict, generation);
+    });
+  }
+
+  #served(index: number, full: string, bytes: Uint8Array, value: unknown, entry: DecodedEntry, verdict: number, generation: number): Found {
+    const engine = this.#engine;
+    const tier = engine.stack.tiers[index] as StoreTier;
     tier.counters.hits++;
     if (verdict === STALE) tier.counters.stale++;
     engine.counters.storeHits++;
@@ -215,7 +239,8 @@ export class Reader {
     const now = engine.clock.now();
     if (entry.freshUntil !== undefined) engine.graceUsed = true;
     engine.memory.set(full, value, engine.memorySize(full, entry.value.length), engine.memoryDeadline(entry.expiresAt, now), metaOf(entry));
-    if (index > 0) engine.stack.backfill(full, bytes, entry.expiresAt, entry.createdAt, index);
+    // A copy: the bytes may be a view into the store's read buffer, which the stores above could keep.
+    if (index > 0) engine.stack.backfill(full, bytes.slice(), entry.expiresAt, entry.createdAt, index);
   }
 
   /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired, a lease entry, or unreadable. */
@@ -261,7 +286,12 @@ export class Reader {
         const bytes = got[j];
         return bytes === undefined ? undefined : this.open(tier, fulls[index] as string, bytes);
       });
-      const verdicts = await Promise.all(opened.map((found) => (found === undefined ? Promise.resolve(INVALID) : engine.stamps.storedVerdict(found.entry))));
+      // Entries without tags or grace are settled here; only the others wait for their markers.
+      let verdicts: number[] = opened.map((found) => (found === undefined ? INVALID : metaOf(found.entry) === undefined ? FRESH : UNSETTLED));
+      if (verdicts.includes(UNSETTLED)) {
+        const settled = verdicts;
+        verdicts = await Promise.all(opened.map((found, j) => (settled[j] === UNSETTLED ? engine.stamps.storedVerdict((found as { entry: DecodedEntry }).entry) : Promise.resolve(settled[j] as number))));
+      }
       missing.forEach((index, j) => {
         const full = fulls[index] as string;
         const bytes = got[j];

@@ -3,6 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cache } from '../../src/cache.js';
 import { cacheAside, memoize, writeThrough } from '../../src/compute/wrappers.js';
+import { redisBus } from '../../src/bus/redis.js';
+import type { Store } from '../../src/stores/contract.js';
 import { redisStore } from '../../src/stores/redis.js';
 import { createFakeClock, deferred, drain, until } from '../kit/index.js';
 import { REDIS_URL, uniquePrefix } from '../stores/redis-helpers.js';
@@ -30,6 +32,76 @@ describe('grace across a shared Redis tier', () => {
     await drain();
     // a's own memory copy is stale too, so a plain read goes down to Redis and finds b's refresh once it lands.
     await until(async () => (await a.get('k')) === 'v2', 'b’s refresh to reach Redis');
+    await a.clear({ confirm: true });
+  });
+});
+
+/** The real store, its reads counted, and each read's answer held back while `hold` is set. */
+function countedStore(store: Store): { store: Store; reads: () => number; hold: (gate: Promise<void> | undefined) => void } {
+  let reads = 0;
+  let gate: Promise<void> | undefined;
+  const counted = Object.assign(Object.create(store) as Store, {
+    async get(key: string) {
+      reads++;
+      const held = gate;
+      const bytes = await store.get(key);
+      if (held !== undefined) await held;
+      return bytes;
+    },
+    getMany(keys: readonly string[]) {
+      reads += keys.length;
+      return (store.getMany as (k: readonly string[]) => Promise<(Uint8Array | undefined)[]>).call(store, keys);
+    },
+  });
+  return { store: counted, reads: () => reads, hold: (next) => (gate = next) };
+}
+
+describe('cold keys over Redis', () => {
+  it('1,000 callers of a cold key share one store read and one load', async () => {
+    const prefix = uniquePrefix('cold');
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const cache = new Cache({ stores: [counted.store] });
+    open.push(cache);
+    let loads = 0;
+    const values = await Promise.all(
+      Array.from({ length: 1_000 }, () =>
+        cache.getOrSet('cold', async () => {
+          loads++;
+          await io();
+          return { at: new Date(5) };
+        }),
+      ),
+    );
+    expect(values.every((v) => v.at.getTime() === 5)).toBe(true);
+    expect(loads).toBe(1);
+    expect(counted.reads()).toBe(1);
+    expect(cache.getStats().misses).toBe(1_000);
+    await cache.clear({ confirm: true });
+  });
+
+  it('a caller that comes after an invalidation from another instance does not join a read begun before it', async () => {
+    const prefix = uniquePrefix('cold-fence');
+    const channel = `${prefix}bus`;
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const a = new Cache({ stores: [counted.store], bus: redisBus({ url: REDIS_URL, channel }) });
+    const b = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })], bus: redisBus({ url: REDIS_URL, channel }) });
+    open.push(a, b);
+    await Promise.all([a.ready(), b.ready()]);
+    await b.set('k', 'v1');
+    const gate = deferred();
+    counted.hold(gate.promise);
+    const first = a.getOrSet('k', () => 'loaded');
+    await until(() => counted.reads() === 1, 'the first read to reach Redis');
+    const heard = a.getStats().bus?.received ?? 0;
+    await b.set('k', 'v2');
+    await until(() => (a.getStats().bus?.received ?? 0) > heard, 'a to hear b’s write');
+    counted.hold(undefined);
+    // The first read is still held, holding v1: a caller after the write must read for itself.
+    expect(await a.getOrSet('k', () => 'loaded')).toBe('v2');
+    gate.resolve();
+    expect(await first).toBe('v1');
+    expect(counted.reads()).toBe(2);
+    expect(await a.get('k')).toBe('v2');
     await a.clear({ confirm: true });
   });
 });

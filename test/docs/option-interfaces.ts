@@ -29,6 +29,7 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'StoreTierOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
   { name: 'BreakerOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
   { name: 'BusTierOptions', file: 'src/options.ts', checkDefaults: true },
+  { name: 'CoherenceOptions', file: 'src/coherence/options.ts', checkDefaults: true },
   { name: 'ComputeDefaults', file: 'src/compute/plan.ts', checkDefaults: false },
   { name: 'SetOptions', file: 'src/compute/types.ts', checkDefaults: true },
   { name: 'GetOrSetOptions', file: 'src/compute/types.ts', checkDefaults: true },
@@ -42,6 +43,8 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'RedisBusOptions', file: 'src/bus/redis.ts', checkDefaults: true },
   { name: 'PrometheusOptions', file: 'src/observe/prometheus.ts', checkDefaults: true },
   { name: 'OtelOptions', file: 'src/observe/otel.ts', checkDefaults: true },
+  { name: 'TiercacheKeyvOptions', file: 'src/integrations/keyv.ts', checkDefaults: true },
+  { name: 'CreateLoaderOptions', file: 'src/integrations/dataloader.ts', checkDefaults: true },
 ];
 
 export interface DeclaredOption {

@@ -1,14 +1,12 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisHashSlot, redisStore } from '../../src/stores/redis.js';
 import { storeConformance } from '../../src/testing/index.js';
 import { clusterFaultTests } from './redis-cluster-faults.js';
-import { CLUSTER_NODES, uniquePrefix } from './redis-helpers.js';
+import { CLUSTER_NODES, startLocalCluster, uniquePrefix } from './redis-helpers.js';
 
-const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
 const text = (value: string) => new TextEncoder().encode(value);
 const decode = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 const later = (ms: number) => Date.now() + ms;
@@ -38,9 +36,7 @@ async function keysPerMaster(prefix: string): Promise<number[]> {
 }
 
 beforeAll(async () => {
-  await promisify(execFile)('bash', [script, 'start'], { timeout: 110_000 });
-  raw = new Cluster(CLUSTER_NODES);
-  await raw.ping();
+  raw = await startLocalCluster();
 }, 120_000);
 
 afterAll(async () => {

@@ -1,10 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Cluster, Redis, type Command } from 'ioredis';
 import { until } from '../kit/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_NODES = [7001, 7002, 7003].map((port) => ({ host: '127.0.0.1', port }));
+
+const clusterScript = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
+
+/** Starts the local Redis Cluster when it is down (scripts/redis-cluster.sh) and connects to it; give it 120 s. */
+export async function startLocalCluster(): Promise<Cluster> {
+  await promisify(execFile)('bash', [clusterScript, 'start'], { timeout: 110_000 });
+  const cluster = new Cluster(CLUSTER_NODES);
+  await cluster.ping();
+  return cluster;
+}
+
+/** A connection whose commands are recorded by name, in the order sent. */
+export function countedClient(url: string): { client: Redis; sent: string[] } {
+  const client = new Redis(url);
+  const sent: string[] = [];
+  const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
+  client.sendCommand = (command: Command, ...rest: unknown[]) => {
+    sent.push(command.name.toLowerCase());
+    return send(command, ...rest);
+  };
+  return { client, sent };
+}
 
 let sequence = 0;
 /** A prefix no other test (or concurrent run) uses. */

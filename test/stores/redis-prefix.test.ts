@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Cluster, Redis, type Command } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cache } from '../../src/cache.js';
 import { CacheBackendError } from '../../src/errors.js';
 import { redisHashSlot, redisStore, type RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
-import { CLUSTER_NODES, freePort, rejection, ThrowawayRedis, uniquePrefix } from './redis-helpers.js';
+import { CLUSTER_NODES, countedClient, freePort, rejection, ThrowawayRedis, uniquePrefix } from './redis-helpers.js';
 import { until } from '../kit/index.js';
 
 const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
@@ -343,7 +344,7 @@ describe('redis store: prefix index (standalone)', () => {
   });
 
   prefixIndexCases({
-    open: (prefix, extra) => redisStore({ url, prefix, ...extra } as RedisStoreOptions),
+    open: (prefix, extra) => redisStore({ url, prefix, prefixIndex: true, ...extra } as RedisStoreOptions),
     // Glob characters in the store prefix too: the rebuild's SCAN must treat it as literal text.
     prefix: (tag) => `${uniquePrefix(tag)}p*[?]\\:`,
     backend: () => standaloneBackend(raw),
@@ -352,15 +353,9 @@ describe('redis store: prefix index (standalone)', () => {
 
   it('deletePrefix costs in proportion to the matches: no SCAN, one step per 500 matches', async () => {
     const prefix = uniquePrefix('cost');
-    const filler = redisStore({ url, prefix });
-    const client = new Redis(url);
-    const sent: string[] = [];
-    const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
-    client.sendCommand = (command: Command, ...rest: unknown[]) => {
-      sent.push(command.name.toLowerCase());
-      return send(command, ...rest);
-    };
-    const store = redisStore({ client, prefix });
+    const filler = redisStore({ url, prefix, prefixIndex: true });
+    const { client, sent } = countedClient(url);
+    const store = redisStore({ client, prefix, prefixIndex: true });
     try {
       const entries = [
         ...Array.from({ length: 17_450 }, (_, i) => `cold:${i}`),
@@ -403,7 +398,7 @@ describe('redis store: prefix index (standalone)', () => {
 
   it('removals keep the index in step: delete, deleteMany, and writes with a passed deadline', async () => {
     const prefix = uniquePrefix('instep');
-    const store = redisStore({ url, prefix });
+    const store = redisStore({ url, prefix, prefixIndex: true });
     const backend = standaloneBackend(raw);
     try {
       await startIndex(store);
@@ -441,7 +436,7 @@ describe('redis store: prefix index (standalone)', () => {
       }
       return scan(...args);
     };
-    const store = redisStore({ client, prefix });
+    const store = redisStore({ client, prefix, prefixIndex: true });
     try {
       const doomed = ['d:1', 'd:*?[x]\\', 'd:ü😀'];
       await store.setMany([...doomed, 'd*:x', 'dd:', 'e:1'].map((key) => ({ key, value: text('v'), expiresAt: later(60_000) })));
@@ -463,7 +458,7 @@ describe('redis store: prefix index (standalone)', () => {
 
   it('keys() hides the index but lists a key that would decode like it', async () => {
     const prefix = uniquePrefix('hidden');
-    const store = redisStore({ url, prefix });
+    const store = redisStore({ url, prefix, prefixIndex: true });
     try {
       await startIndex(store);
       await store.set('\ufffdprefix-index', text('v'), later(60_000));
@@ -477,9 +472,9 @@ describe('redis store: prefix index (standalone)', () => {
     }
   });
 
-  it('with prefixIndex: false, offers no deletePrefix and writes no index', async () => {
+  it('by default (and with prefixIndex: false), offers no deletePrefix and writes no index', async () => {
     const prefix = uniquePrefix('off');
-    const store = redisStore({ url, prefix, prefixIndex: false });
+    const store = redisStore({ url, prefix });
     try {
       expect('deletePrefix' in store).toBe(false);
       await expect(store.buildIndex()).rejects.toThrow(/prefixIndex/);
@@ -493,8 +488,69 @@ describe('redis store: prefix index (standalone)', () => {
     }
   });
 
-  it('refuses a prefixIndex that is not a boolean', () => {
+  it('refuses a prefixIndex that is neither a boolean nor { prefixes }', () => {
     expect(() => redisStore({ url, prefixIndex: 'yes' } as unknown as RedisStoreOptions)).toThrow(/prefixIndex/);
+    expect(() => redisStore({ url, prefixIndex: { prefixes: [] } })).toThrow(/prefixIndex\.prefixes is empty/);
+    expect(() => redisStore({ url, prefixIndex: { prefixes: ['a:', ''] } })).toThrow(/prefixIndex\.prefixes\[1\]/);
+    expect(() => redisStore({ url, prefixIndex: { prefixes: 'a:' } } as unknown as RedisStoreOptions)).toThrow(/prefixIndex/);
+  });
+
+  it('invalidatePattern removes every matching key whether the index covers its prefix or not', async () => {
+    const prefix = uniquePrefix('cachepat');
+    const open = () => new Cache({ prefix: 'app:', stores: [redisStore({ url, prefix, prefixIndex: { prefixes: ['app:user:'] } })] });
+    const writer = open();
+    const keys = ['user:1:a', 'user:1:b', 'user:2:a', 'item:1', 'item:2', 'other'];
+    try {
+      for (const key of keys) await writer.set(key, key, { ttl: '1m' });
+      expect(await writer.invalidatePattern('user:1:*')).toBe(2);
+      expect(await writer.invalidatePattern('item:*')).toBe(2);
+      expect(await writer.invalidatePattern('user:?:a')).toBe(1);
+      const reader = open();
+      try {
+        // A fresh instance has nothing in memory: what it finds is what Redis still holds.
+        expect(await Promise.all(keys.map((key) => reader.get(key)))).toEqual([undefined, undefined, undefined, undefined, undefined, 'other']);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await writer.clear({ confirm: true });
+      await writer.close();
+    }
+  });
+
+  it('with { prefixes }, writes outside them are one plain SET and deletePrefix still removes every match', async () => {
+    const prefix = uniquePrefix('narrow');
+    const { client, sent } = countedClient(url);
+    const store = redisStore({ client, prefix, prefixIndex: { prefixes: ['tenant:'] } });
+    const backend = standaloneBackend(raw);
+    try {
+      await store.set('tenant:1:a', text('v'), later(60_000));
+      await startIndex(store);
+      sent.length = 0;
+      await store.set('plain:1', text('v'), later(60_000));
+      await store.add('plain:2', text('v'), later(60_000));
+      expect(sent).toEqual(['set', 'set']);
+      sent.length = 0;
+      await store.set('tenant:1:b', text('v'), later(60_000));
+      expect(sent).toEqual(['evalsha']);
+      // A batch mixing both: the covered keys join the index, the others do not.
+      await store.setMany(['tenant:2:a', 'plain:3', 'tenant:2:b', 'plain:4'].map((key) => ({ key, value: text('v'), expiresAt: later(60_000) })));
+      expect(await memberCount(backend, prefix)).toBe(4);
+      expect((await unindexed(backend, prefix)).sort()).toEqual(['plain:1', 'plain:2', 'plain:3', 'plain:4']);
+      // A covered prefix is answered from the index, an uncovered one by SCAN; both find every key.
+      sent.length = 0;
+      expect(await store.deletePrefix!('tenant:2:')).toBe(2);
+      expect(sent).not.toContain('scan');
+      sent.length = 0;
+      expect(await store.deletePrefix!('plain:')).toBe(4);
+      expect(sent).toContain('scan');
+      expect(await store.deletePrefix!('')).toBe(2);
+      expect(await collect(store.keys('*'))).toEqual([]);
+    } finally {
+      await store.clear();
+      await store.close();
+      await client.quit();
+    }
   });
 });
 
@@ -553,12 +609,12 @@ describe('redis store: prefix index (cluster)', () => {
     name: (key, i) => `${key}{${tags[i % tags.length]!}}`,
   });
 
-  it('keeps the index off by default, except for a prefix that pins one slot', async () => {
+  it('keeps the index off by default, even for a prefix that pins one slot', async () => {
     const spread = redisStore({ cluster: CLUSTER_NODES, prefix: quietPrefix('default') });
     const pinned = redisStore({ cluster: CLUSTER_NODES, prefix: `${uniquePrefix('pinned')}{${tags[0]!}}:` });
     try {
       expect('deletePrefix' in spread).toBe(false);
-      expect(typeof pinned.deletePrefix).toBe('function');
+      expect('deletePrefix' in pinned).toBe(false);
     } finally {
       await spread.close();
       await pinned.close();
@@ -568,7 +624,7 @@ describe('redis store: prefix index (cluster)', () => {
   it('a prefix with a hash tag keeps the index in the keys slot, so writes are atomic there too', async () => {
     const tag = tags[0]!;
     const prefix = `${uniquePrefix('pinned')}{${tag}}:`;
-    const store = redisStore({ cluster: CLUSTER_NODES, prefix });
+    const store = redisStore({ cluster: CLUSTER_NODES, prefix, prefixIndex: true });
     try {
       await startIndex(store);
       expect(redisHashSlot(indexKeyOf(prefix))).toBe(redisHashSlot(`${prefix}anything`));

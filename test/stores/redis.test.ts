@@ -60,7 +60,7 @@ describe('redis store (standalone)', () => {
     }
   });
 
-  it('returns plain Uint8Arrays that own their bytes', async () => {
+  it('returns plain Uint8Arrays that no later read or write changes', async () => {
     const prefix = uniquePrefix('bytes');
     const store = redisStore({ url: REDIS_URL, prefix });
     try {
@@ -68,7 +68,11 @@ describe('redis store (standalone)', () => {
       const value = await store.get('k');
       expect(value).toBeInstanceOf(Uint8Array);
       expect(Buffer.isBuffer(value)).toBe(false);
-      expect(value?.buffer.byteLength).toBe(5);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.set(`other-${i}`, text('x'.repeat(i * 40)), later(60_000))));
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.get(`other-${i}`)));
+      expect(decode(value)).toBe('hello');
+      (value as Uint8Array)[0] = 0x4a;
+      expect(decode(await store.get('k'))).toBe('hello');
       const [many] = await store.getMany(['k']);
       expect(decode(many)).toBe('hello');
     } finally {

@@ -80,9 +80,7 @@ export abstract class RedisConnection {
     this.prefix = prefix;
     this.prefixBytes = Buffer.from(prefix, 'utf8');
     this.clock = new StoreTime(options.clock);
-    if (options.prefixIndex !== undefined && typeof options.prefixIndex !== 'boolean') {
-      throw this.error('prefixIndex must be a boolean');
-    }
+    checkPrefixIndex(options.prefixIndex, (message) => this.error(message));
 
     const given = [options.client, options.cluster, options.url ?? options.redis].filter((o) => o !== undefined);
     if (given.length > 1) throw this.error('pass only one of `client`, `cluster`, or `url`/`redis`');
@@ -444,4 +442,15 @@ export abstract class RedisConnection {
   protected error(message: string, options: { cause?: unknown; key?: string } = {}): CacheBackendError {
     return new CacheBackendError(`${this.name}: ${message}`, { ...options, store: this.name });
   }
+}
+
+/** `prefixIndex` is a boolean or `{ prefixes }` with at least one non-empty string prefix. */
+function checkPrefixIndex(value: unknown, error: (message: string) => Error): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  const prefixes = typeof value === 'object' && value !== null ? (value as { prefixes?: unknown }).prefixes : undefined;
+  if (!Array.isArray(prefixes)) throw error('prefixIndex must be a boolean or { prefixes: string[] }');
+  if (prefixes.length === 0) throw error('prefixIndex.prefixes is empty: pass false for no index');
+  prefixes.forEach((prefix: unknown, i) => {
+    if (typeof prefix !== 'string' || prefix.length === 0) throw error(`prefixIndex.prefixes[${i}] must be a non-empty string`);
+  });
 }

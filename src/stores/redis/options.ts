@@ -14,28 +14,34 @@ interface RedisStoreCommonOptions extends BaseStoreOptions {
   /** Names the store in errors, events and stats. @default 'redis' */
   name?: string;
   /**
-   * Offer `deletePrefix`, backed by a sorted index of the keys (one sorted set under the prefix), so that
-   * deleting the entries under a prefix, and through it invalidating a `literal*` pattern, costs O(log N + M)
-   * for M matching entries instead of a SCAN of the whole keyspace.
+   * Offer `deletePrefix`, backed by a sorted index of keys (one sorted set under the store prefix), so that deleting
+   * the entries under a prefix, and through it invalidating a `literal*` pattern, costs O(log N + M) for M matching
+   * entries instead of a SCAN of the whole keyspace.
    *
-   * The index is built on first use: the first `deletePrefix` is answered by SCAN (today's cost) and builds the
-   * index in the background with one more SCAN (`buildIndex()` does it up front). From then on each write adds
-   * its key in the same round trip, members of expired keys are pruned in small background steps, and Redis
-   * spends about 120 bytes per entry on it (keys of ~25 bytes). On a standalone server every write becomes one
-   * Lua script in place of SET, index built or not: about 1.7 µs more server time per write and 15-30% fewer
-   * sets per second at saturation (bench/prefix-index.ts); reads are untouched. After `clear()`, or if Redis
-   * evicts the index (allkeys-* policies), the next `deletePrefix` builds it again.
+   * The index is paid for by writes: a write of a key it covers is one Lua script (`EXISTS`, `ZADD`, `SET`) in
+   * place of a plain `SET … PX`, about 1.7 µs more server time and 15-30% fewer sets per second at saturation
+   * (bench/prefix-index.ts), and Redis keeps about 120 bytes per indexed key. So it is opt-in, and can be narrowed
+   * to the prefixes your pattern invalidations use:
+   * - `false`: no index; every write is one plain command, and pattern invalidation lists keys with SCAN.
+   * - `{ prefixes: ['tenant:', 'report:'] }`: only keys starting with one of these (store keys: the cache's
+   *   namespace path and key, without this store's `prefix`) are indexed; every other write stays one plain `SET`.
+   *   `deletePrefix(p)` uses the index when `p` starts with one of them, and SCAN otherwise.
+   * - `true`: every key is indexed.
    *
-   * Every process writing under this prefix must keep it on: a key written with it off, once the index
-   * exists, is invisible to `deletePrefix`. Turned off, the store offers no `deletePrefix` and the core falls
-   * back to SCAN.
+   * The index is built on first use: the first `deletePrefix` it covers is answered by SCAN and builds the index
+   * in the background with one more SCAN (`buildIndex()` does it up front). From then on each covered write adds
+   * its key in the same round trip, members of expired keys are pruned in small background steps, and after
+   * `clear()`, or if Redis evicts the index (allkeys-* policies), the next `deletePrefix` builds it again.
    *
-   * @default true on a standalone server, and on a cluster whose prefix pins one slot (`{tag}`); false on other
-   * clusters. There the index lives in one slot that every write of the cluster would also reach (one more
-   * command per write, half the concurrent set throughput on a local 3-node cluster, and a hot node at scale),
-   * and no command can change the index and a key together, so it is left for those who opt in.
+   * Every process writing under this store prefix must use the same setting: a key written without the index,
+   * once the index exists, is invisible to `deletePrefix`.
+   *
+   * On a cluster whose prefix does not pin one slot (`{tag}`), the index lives in one slot that every covered
+   * write also reaches (one more command per write, half the concurrent set throughput on a local 3-node
+   * cluster, and a hot node at scale), and no command can change the index and a key together.
+   * @default false
    */
-  prefixIndex?: boolean;
+  prefixIndex?: boolean | { readonly prefixes: readonly string[] };
 }
 
 /** Connect to one Redis server (the store creates the connection and closes it on `close()`). */

@@ -59,6 +59,8 @@ const SWEEP_EVERY_MAX = 16_384;
 export abstract class RedisIndexedConnection extends RedisConnection {
   /** The sorted set indexing the keys, or undefined with `prefixIndex: false`. */
   protected readonly index: Buffer | undefined;
+  /** The key prefixes the index covers (`prefixIndex: { prefixes }`); undefined: every key (`prefixIndex: true`). */
+  protected readonly indexedPrefixes: readonly string[] | undefined;
   /** The index and every key share one slot (standalone, or a prefix with a hash tag): scripts and MULTI may span both. */
   protected readonly atomic: boolean;
   private writesSinceSweep = 0;
@@ -72,8 +74,22 @@ export abstract class RedisIndexedConnection extends RedisConnection {
   constructor(options: RedisStoreOptions) {
     super(options);
     this.atomic = this.cluster === undefined || pinsOneSlot(this.prefix);
-    const prefixIndex = options.prefixIndex ?? this.atomic;
-    this.index = prefixIndex ? Buffer.concat([this.prefixBytes, INDEX_SUFFIX]) : undefined;
+    const prefixIndex = options.prefixIndex ?? false;
+    this.index = prefixIndex === false ? undefined : Buffer.concat([this.prefixBytes, INDEX_SUFFIX]);
+    this.indexedPrefixes = typeof prefixIndex === 'object' ? Object.freeze([...prefixIndex.prefixes]) : undefined;
+  }
+
+  /**
+   * The index when `key` is one it covers, else undefined: a key no covered prefix starts with is written with a
+   * plain command, since no `deletePrefix` that uses the index can ever need it.
+   */
+  protected indexOf(key: string): Buffer | undefined {
+    const index = this.index;
+    if (index === undefined) return undefined;
+    const prefixes = this.indexedPrefixes;
+    if (prefixes === undefined) return index;
+    for (let i = 0; i < prefixes.length; i++) if (key.startsWith(prefixes[i]!)) return index;
+    return undefined;
   }
 
   protected async *scanKeys(pattern: string, matcher: PatternMatcher): AsyncGenerator<string> {
@@ -126,7 +142,7 @@ export abstract class RedisIndexedConnection extends RedisConnection {
   /** Unlinks one key (and, where it can be done atomically, its member); returns what UNLINK removed. */
   protected async remove(operation: string, key: string): Promise<number> {
     const fullKey = this.prefix + key;
-    const index = this.index;
+    const index = this.indexOf(key);
     // UNLINK is DEL that frees the value in the background, so dropping a large value does not stall the server.
     if (index === undefined || !this.atomic) return this.run(operation, key, (client) => client.unlink(fullKey));
     return Number(await this.run(operation, key, (client) => this.evalScript(client, DELETE_SCRIPT, [index, fullKey], [key])));
@@ -181,7 +197,9 @@ export abstract class RedisIndexedConnection extends RedisConnection {
   protected async deleteByPrefix(prefix: string): Promise<number> {
     if (typeof prefix !== 'string') throw this.error('deletePrefix(prefix) needs a string prefix');
     assertStoreKey(this.name, prefix, 'prefix');
-    const index = this.index!;
+    const index = this.indexOf(prefix);
+    // A prefix the index does not cover holds keys written without it: only a SCAN finds them all.
+    if (index === undefined) return this.run('DEL (prefix)', undefined, () => this.deleteByScan(prefix));
     const bytes = Buffer.from(prefix, 'utf8');
     // Every key starting with `prefix` lies in [prefix, prefix + 0xff): the byte after the prefix is at most 0xf4.
     const first = prefix === '' ? Buffer.from('-') : Buffer.concat([Buffer.from('['), bytes]);
@@ -286,7 +304,7 @@ export abstract class RedisIndexedConnection extends RedisConnection {
           // TYPE string: entries only, not the index itself nor the logs (streams) kept under the prefix.
           const [next, found] = await node.scanBuffer(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT, 'TYPE', 'string');
           cursor = next.toString();
-          const members = found.filter((key) => this.owns(key)).map((key) => key.subarray(this.prefixBytes.length));
+          const members = found.filter((key) => this.owns(key) && this.covers(key)).map((key) => key.subarray(this.prefixBytes.length));
           for (let start = 0; start < members.length; start += MULTI_KEY_CHUNK) {
             if (adding.length >= 4) await adding.shift();
             if (failed !== undefined) break;
@@ -306,6 +324,13 @@ export abstract class RedisIndexedConnection extends RedisConnection {
       }),
     );
     return (await this.evalScript(client, CERTIFY_SCRIPT, [index], [marker, COMPLETE])) === 1;
+  }
+
+  /** Whether a full key (with the store prefix) is one the index covers. */
+  private covers(fullKey: Buffer): boolean {
+    const prefixes = this.indexedPrefixes;
+    if (prefixes === undefined) return true;
+    return prefixes.some((prefix) => fullKey.subarray(this.prefixBytes.length).toString('utf8').startsWith(prefix));
   }
 
   /** deletePrefix without a trustworthy index: SCAN every master for the prefix (correct, and as slow as SCAN). */

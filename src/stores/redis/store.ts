@@ -1,7 +1,7 @@
 import { compilePattern, STORE_PATTERN } from '../../freshness/pattern.js';
 import { assertStoreKey, assertStoreKeys } from '../../keys/validate.js';
 import type { SharedLog, Store, StoreCapabilities, StoreContext, StoreWrite } from '../contract.js';
-import type { CommandLine } from './connection.js';
+import type { Client, CommandLine } from './connection.js';
 import type { RedisStoreOptions } from './options.js';
 import { RedisIndexedConnection } from './prefix-index.js';
 import { escapeRedisGlob, MAX_VALUE_BYTES, MULTI_KEY_CHUNK, SCAN_COUNT, toBuffer, toBytes } from './protocol.js';
@@ -22,8 +22,9 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
   };
   /**
    * Removes every live entry whose key starts with `prefix` (a plain string, no glob); returns how many.
-   * O(log N + M) through the prefix index; until the index is built (see {@link buildIndex}) a call is
-   * answered by SCAN and starts the build. Present only with `prefixIndex` (the default except on a cluster).
+   * O(log N + M) through the prefix index when the index covers `prefix`; until the index is built (see
+   * {@link buildIndex}) such a call is answered by SCAN and starts the build. A prefix the index does not cover is
+   * answered by SCAN. Present only with `prefixIndex` (off by default).
    */
   declare readonly deletePrefix?: (prefix: string) => Promise<number>;
 
@@ -31,6 +32,17 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     super(options);
     if (this.index !== undefined) this.deletePrefix = (p) => this.deleteByPrefix(p);
   }
+
+  // --- hook for server-assisted invalidation (src/coherence/tracking.ts, `coherence: 'tracking'`) ---
+  /**
+   * The connection this store writes through and its key prefix. Tracking is switched on for this very
+   * connection with `NOLOOP`, so the store's own writes are not reported back to the cache that made them.
+   * @internal
+   */
+  trackingTarget(): { readonly client: Client; readonly prefix: string } {
+    return { client: this.client, prefix: this.prefix };
+  }
+  // --- end of the tracking hook ---
 
   async get(key: string): Promise<Uint8Array | undefined> {
     assertStoreKey(this.name, key);
@@ -46,7 +58,7 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
       return;
     }
     this.checkSize(value, key);
-    if (this.index === undefined) {
+    if (this.indexOf(key) === undefined) {
       await this.run('SET', key, (client) => client.set(this.prefix + key, toBuffer(value), 'PX', ttl));
       return;
     }
@@ -59,7 +71,7 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     // Nothing would be stored, and add must not remove what another writer put there.
     if (ttl === undefined) return false;
     this.checkSize(value, key);
-    if (this.index !== undefined) return this.writeIndexed('SET NX', key, value, ttl, true);
+    if (this.indexOf(key) !== undefined) return this.writeIndexed('SET NX', key, value, ttl, true);
     const reply = await this.run('SET NX', key, (client) => client.set(this.prefix + key, toBuffer(value), 'PX', ttl, 'NX'));
     return reply === 'OK';
   }
@@ -111,17 +123,36 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
       return ttl;
     });
     const index = this.index;
-    if (index !== undefined && this.atomic) {
-      await this.setManyAtomic(index, entries, ttls);
+    if (index === undefined) {
+      await this.setManyPlain(entries, ttls);
       return;
     }
-    const fullKeys = entries.map((entry) => this.prefix + entry.key);
-    const commands = entries.map((entry, i): CommandLine => {
+    // Keys the index covers and keys it does not go separately; a key is always on the same side, so the last
+    // write of a key in the batch still wins.
+    const covered: number[] = [];
+    const plain: number[] = [];
+    entries.forEach((entry, i) => (this.indexOf(entry.key) === undefined ? plain : covered).push(i));
+    const pick = <T>(from: readonly T[], at: readonly number[]) => at.map((i) => from[i]!);
+    const indexed = async (part: readonly StoreWrite[], partTtls: readonly (number | undefined)[]) => {
+      if (this.atomic) await this.setManyAtomic(index, part, partTtls);
+      else await this.setManyCluster(index, part, partTtls, this.setCommands(part, partTtls), part.map((entry) => this.prefix + entry.key));
+    };
+    if (plain.length === 0) return indexed(entries, ttls);
+    if (covered.length === 0) return this.setManyPlain(entries, ttls);
+    await Promise.all([indexed(pick(entries, covered), pick(ttls, covered)), this.setManyPlain(pick(entries, plain), pick(ttls, plain))]);
+  }
+
+  /** SET (or UNLINK, for an entry whose deadline has passed) per entry, as pipelines. */
+  private async setManyPlain(entries: readonly StoreWrite[], ttls: readonly (number | undefined)[]): Promise<void> {
+    await this.pipeline('SET (batch)', this.setCommands(entries, ttls), entries.map((entry) => this.prefix + entry.key));
+  }
+
+  private setCommands(entries: readonly StoreWrite[], ttls: readonly (number | undefined)[]): CommandLine[] {
+    return entries.map((entry, i): CommandLine => {
       const ttl = ttls[i];
-      return ttl === undefined ? ['unlink', fullKeys[i]!] : ['set', fullKeys[i]!, toBuffer(entry.value), 'PX', ttl];
+      const fullKey = this.prefix + entry.key;
+      return ttl === undefined ? ['unlink', fullKey] : ['set', fullKey, toBuffer(entry.value), 'PX', ttl];
     });
-    if (index === undefined) await this.pipeline('SET (batch)', commands, fullKeys);
-    else await this.setManyCluster(index, entries, ttls, commands, fullKeys);
   }
 
   async deleteMany(keys: readonly string[]): Promise<number> {
@@ -129,8 +160,9 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     if (keys.length === 0) return 0;
     const fullKeys = keys.map((key) => this.prefix + key);
     const index = this.index;
-    // On a cluster the members stay for the sweep (see the notes on the prefix index).
-    if (index === undefined || !this.atomic) return this.unlinkCount('DEL (batch)', fullKeys);
+    // On a cluster the members stay for the sweep (see the notes on the prefix index); so do members of keys the
+    // index does not cover (there are none).
+    if (index === undefined || !this.atomic || keys.every((key) => this.indexOf(key) === undefined)) return this.unlinkCount('DEL (batch)', fullKeys);
     return this.run('DEL (batch)', undefined, async (client) => {
       const chunks: Promise<unknown[]>[] = [];
       for (let start = 0; start < keys.length; start += MULTI_KEY_CHUNK) {
