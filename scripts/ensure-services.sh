@@ -57,5 +57,11 @@ if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
 fi
 echo "ensure-services: postgres 127.0.0.1:5432/test ok"
 
+# Debian's Chromium for the dashboard's browser tests (driven by playwright-core, never a downloaded build).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+echo "ensure-services: chromium $([ -x /usr/bin/chromium ] && echo ok || echo missing)"
+
 bash "$root/scripts/memcached.sh" start
 bash "$root/scripts/redis-cluster.sh" start
