@@ -1,4 +1,5 @@
 import { DecodeError } from './errors.js';
+import { readFloat64LE, readUint16LE } from './codec/float.js';
 
 /**
  * The envelope the core writes to every store: the entry's timestamps and tags around the codec's bytes.
@@ -91,9 +92,9 @@ export function encodeEntry(value: Uint8Array, header: EntryHeader, lease = fals
 
 // At module level: a closure per call costs an allocation (and, under esbuild's keepNames, a defineProperty).
 /** Reads one length-prefixed UTF-8 string at `at` into `out`; returns the offset after it. */
-function readText(bytes: Uint8Array, view: DataView, at: number, out: string[], key: string | undefined): number {
+function readText(bytes: Uint8Array, at: number, out: string[], key: string | undefined): number {
   if (at + 2 > bytes.length) fail('truncated tag list', key);
-  const length = view.getUint16(at, true);
+  const length = readUint16LE(bytes, at);
   const start = at + 2;
   if (start + length > bytes.length) fail('truncated tag', key);
   try {
@@ -113,15 +114,14 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   if (bytes[0] !== ENTRY_VERSION) fail(`unknown entry version ${bytes[0]}`, key);
   const flags = bytes[1] as number;
   if ((flags & ~(FLAG_TAGS | FLAG_GRACE | FLAG_LEASE)) !== 0) fail(`unknown entry flags ${flags}`, key);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const createdAt = view.getFloat64(CREATED_AT_OFFSET, true);
-  const expiresAt = view.getFloat64(EXPIRES_AT_OFFSET, true);
+  const createdAt = readFloat64LE(bytes, CREATED_AT_OFFSET);
+  const expiresAt = readFloat64LE(bytes, EXPIRES_AT_OFFSET);
   if (!Number.isFinite(createdAt) || Number.isNaN(expiresAt)) fail('bad timestamps', key);
   let at = FIXED;
   let freshUntil: number | undefined;
   if ((flags & FLAG_GRACE) !== 0) {
     if (bytes.length < at + 8) fail('truncated grace deadline', key);
-    freshUntil = view.getFloat64(at, true);
+    freshUntil = readFloat64LE(bytes, at);
     if (Number.isNaN(freshUntil)) fail('bad grace deadline', key);
     at += 8;
   }
@@ -129,13 +129,13 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
   let stamps: string[] | undefined;
   if ((flags & FLAG_TAGS) !== 0) {
     if (at + 2 > bytes.length) fail('truncated tag list', key);
-    const count = view.getUint16(at, true);
+    const count = readUint16LE(bytes, at);
     at += 2;
     tags = [];
     stamps = [];
     for (let i = 0; i < count; i++) {
-      at = readText(bytes, view, at, tags, key);
-      at = readText(bytes, view, at, stamps, key);
+      at = readText(bytes, at, tags, key);
+      at = readText(bytes, at, stamps, key);
     }
   }
   return { createdAt, expiresAt, freshUntil, tags, stamps, value: bytes.subarray(at), lease: (flags & FLAG_LEASE) !== 0 };
@@ -144,7 +144,7 @@ export function decodeEntry(bytes: Uint8Array, key?: string): DecodedEntry {
 /** The `createdAt` of an encoded entry, without decoding the rest; undefined when the bytes are not an entry. */
 export function createdAtOf(bytes: Uint8Array): number | undefined {
   if (bytes.length < ENTRY_HEADER_BYTES || bytes[0] !== ENTRY_VERSION) return undefined;
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(CREATED_AT_OFFSET, true);
+  return readFloat64LE(bytes, CREATED_AT_OFFSET);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { DecodeError, SerializationError } from '../errors.js';
 import { DECIMAL_EXTENSION_NAME, decimalExtension } from './decimal.js';
+import { readFloat64LE } from './float.js';
 import type { Codec, CodecExtension, CodecOptions } from './types.js';
 
 /*
@@ -840,7 +841,6 @@ class DecodeFailure extends Error {}
 class Decoder {
   busy = false;
   private bytes: Uint8Array = EMPTY_BYTES;
-  private view: DataView | undefined;
   private pos = 0;
   private end = 0;
   private depth = 0;
@@ -855,7 +855,6 @@ class Decoder {
 
   decode(bytes: Uint8Array): unknown {
     this.bytes = bytes;
-    this.view = undefined;
     this.pos = 0;
     this.end = bytes.length;
     this.depth = 0;
@@ -875,7 +874,6 @@ class Decoder {
     } finally {
       // Do not keep the caller's bytes alive until the next decode.
       this.bytes = EMPTY_BYTES;
-      this.view = undefined;
     }
   }
 
@@ -991,8 +989,7 @@ class Decoder {
 
   private readFloat64(): number {
     if (this.end - this.pos < 8) throw this.truncated();
-    this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
-    const n = this.view.getFloat64(this.pos, true);
+    const n = readFloat64LE(this.bytes, this.pos);
     this.pos += 8;
     return n;
   }
@@ -1012,7 +1009,11 @@ class Decoder {
     return BigInt(hex);
   }
 
-  private readString(): string {
+  /**
+   * A string. `key` strings (object keys) go through the cache of recent short strings; values are built
+   * directly, since they rarely repeat and would only push keys out of the cache.
+   */
+  private readString(key = false): string {
     const at = this.pos;
     const header = this.readVarint();
     const length = Math.floor(header / 2);
@@ -1028,26 +1029,33 @@ class Decoder {
       if (length % 2 === 1) throw new DecodeFailure(`a UTF-16 string at byte ${at} has an odd byte length`);
       return Buffer.from(bytes.buffer, bytes.byteOffset + start, length).toString('utf16le');
     }
-    if (length <= SHORT_DECODE) {
-      let hash = length;
+    if (length > SHORT_DECODE) return this.readUtf8(start, stop, at);
+    if (!key) {
+      let s = '';
       for (let i = start; i < stop; i++) {
         const c = bytes[i]!;
         if (c >= 0x80) return this.readUtf8(start, stop, at);
-        hash = (Math.imul(hash, 31) + c) | 0;
+        s += String.fromCharCode(c);
       }
-      const slot = hash & (STRING_CACHE_SIZE - 1);
-      const cached = stringCache[slot];
-      if (cached !== undefined && cached.length === length) {
-        let i = 0;
-        while (i < length && cached.charCodeAt(i) === bytes[start + i]) i++;
-        if (i === length) return cached;
-      }
-      let s = '';
-      for (let i = start; i < stop; i++) s += String.fromCharCode(bytes[i]!);
-      stringCache[slot] = s;
       return s;
     }
-    return this.readUtf8(start, stop, at);
+    let hash = length;
+    for (let i = start; i < stop; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) return this.readUtf8(start, stop, at);
+      hash = (Math.imul(hash, 31) + c) | 0;
+    }
+    const slot = hash & (STRING_CACHE_SIZE - 1);
+    const cached = stringCache[slot];
+    if (cached !== undefined && cached.length === length) {
+      let i = 0;
+      while (i < length && cached.charCodeAt(i) === bytes[start + i]) i++;
+      if (i === length) return cached;
+    }
+    let s = '';
+    for (let i = start; i < stop; i++) s += String.fromCharCode(bytes[i]!);
+    stringCache[slot] = s;
+    return s;
   }
 
   private readUtf8(start: number, stop: number, at: number): string {
@@ -1092,7 +1100,7 @@ class Decoder {
     this.enter();
     const record = target as Record<string, unknown>;
     for (let i = 0; i < count; i++) {
-      const key = this.readString();
+      const key = this.readString(true);
       const value = this.readValue();
       // Assignment would run the __proto__ setter (prototype pollution) or any accessor or read-only
       // property inherited from Object.prototype; defining keeps every key plain own data.

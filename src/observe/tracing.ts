@@ -51,6 +51,11 @@ export function traceLoad<T>(cache: string, key: string, operation: string, run:
   return load.tracePromise(run, { cache, key, operation });
 }
 
+/** True when someone listens to `tiercache:store` (so a caller can skip building the closure `traceStore` takes). */
+export function storeTraced(): boolean {
+  return store.hasSubscribers;
+}
+
 /** Runs a store call, traced when someone listens to `tiercache:store`. */
 export function traceStore<T>(cache: string, storeName: string, operation: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
   if (!store.hasSubscribers) return run();

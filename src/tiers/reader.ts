@@ -90,18 +90,15 @@ export class Reader {
    * A whole read after the hot path: `looked` is what `hot` answered (MISS: the memory tier does not have it,
    * so straight to the stores; CHECK: look closer at the memory-tier entry first).
    */
-  async read(full: string, allowStale: boolean, looked: number): Promise<Found | undefined> {
-    if (looked === CHECK) {
-      const found = await this.checked(full, allowStale);
-      if (found !== undefined) return found;
-    }
+  read(full: string, allowStale: boolean, looked: number): Promise<Found | undefined> {
+    if (looked === CHECK) return this.checked(full, allowStale).then((found) => found ?? this.below(full, allowStale));
     return this.below(full, allowStale);
   }
 
   /** A read from scratch (no hot path before it): one look-up, then the rest. */
-  async fresh(full: string, allowStale: boolean): Promise<Found | undefined> {
+  fresh(full: string, allowStale: boolean): Promise<Found | undefined> {
     const looked = this.hot(full);
-    if (looked >= 0) return this.memoryFound(looked);
+    if (looked >= 0) return Promise.resolve(this.memoryFound(looked));
     return this.read(full, allowStale, looked);
   }
 
@@ -144,13 +141,28 @@ export class Reader {
   /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
   async below(full: string, allowStale: boolean): Promise<Found | undefined> {
     const engine = this.#engine;
-    const found = engine.stack.length === 0 ? undefined : await this.#readStores(full, allowStale);
-    if (found === undefined) this.#missed(full);
-    else {
-      engine.counters.hits++;
-      engine.sampling?.below(full, true);
+    const { stack, fences } = engine;
+    const generation = fences.generationOf(full);
+    // Down the store tiers. On a hit, the memory tier and the stores above the one that answered are
+    // backfilled with the entry's remaining TTL (the deadline travels in the entry).
+    for (let i = 0; i < stack.tiers.length; i++) {
+      const tier = stack.tiers[i] as StoreTier;
+      const bytes = await stack.get(tier, full);
+      if (bytes === undefined) {
+        tier.counters.misses++;
+        continue;
+      }
+      tier.counters.bytesRead += bytes.length;
+      const accepted = this.accept(i, full, bytes, allowStale, generation);
+      const found = accepted instanceof Promise ? await accepted : accepted;
+      if (found !== undefined) {
+        engine.counters.hits++;
+        engine.sampling?.below(full, true);
+        return found;
+      }
     }
-    return found;
+    this.#missed(full);
+    return undefined;
   }
 
   /** Counts a read answered by another caller's store read of the same key (see Loads), as `below` would have. */
@@ -178,27 +190,6 @@ export class Reader {
     engine.counters.misses++;
     engine.metrics.joins++;
     engine.sampling?.below(full, false);
-  }
-
-  /**
-   * Reads down the store tiers. On a hit, the memory tier and the stores above the one that answered are
-   * backfilled with the entry's remaining TTL (the deadline travels in the entry).
-   */
-  async #readStores(full: string, allowStale: boolean): Promise<Found | undefined> {
-    const { stack, fences } = this.#engine;
-    const generation = fences.generationOf(full);
-    for (let i = 0; i < stack.tiers.length; i++) {
-      const tier = stack.tiers[i] as StoreTier;
-      const bytes = await stack.get(tier, full);
-      if (bytes === undefined) {
-        tier.counters.misses++;
-        continue;
-      }
-      const accepted = this.accept(i, full, bytes, allowStale, generation);
-      const found = accepted instanceof Promise ? await accepted : accepted;
-      if (found !== undefined) return found;
-    }
-    return undefined;
   }
 
   /**
@@ -329,6 +320,7 @@ export class Reader {
     for (const tier of engine.stack.tiers) {
       const bytes = await engine.stack.get(tier, full);
       if (bytes === undefined) continue;
+      tier.counters.bytesRead += bytes.length;
       let entry;
       try {
         entry = decodeEntry(bytes, full);

@@ -1,5 +1,5 @@
 import type { TimeSource, TimerHandle } from '../clock.js';
-import { traceStore } from '../observe/tracing.js';
+import { storeTraced, traceStore } from '../observe/tracing.js';
 import { CacheError } from '../errors.js';
 import type { Emitter } from '../events.js';
 import type { StoreWrite } from '../stores/contract.js';
@@ -75,28 +75,30 @@ export class TierStack {
   }
 
   /** Runs a store call; undefined when it failed or was skipped (and strict mode is off). */
-  async attempt<T>(tier: StoreTier, operation: string, call: (store: StoreOps) => Promise<T>, key?: string): Promise<T | undefined> {
+  attempt<T>(tier: StoreTier, operation: string, call: (store: StoreOps) => Promise<T>, key?: string): Promise<T | undefined> {
     if (!tier.available()) {
       if (this.#strict) {
-        throw new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key });
+        return Promise.reject(new CacheError('E_BACKEND', `${tier.name}: circuit breaker is open; ${operation} not attempted`, key === undefined ? {} : { key }));
       }
-      return undefined;
+      return Promise.resolve(undefined);
     }
-    try {
-      const result = await traceStore(this.#cache, tier.name, operation, key, () => tier.run(operation, call, key));
-      if (tier.hasPending) this.scheduleReplay(tier, 0);
-      return result;
-    } catch (error) {
-      this.failed(error, `${tier.name}.${operation}`, key);
-      return undefined;
-    }
+    const running = storeTraced() ? traceStore(this.#cache, tier.name, operation, key, () => tier.run(operation, call, key)) : tier.run(operation, call, key);
+    return running.then(
+      (result) => {
+        if (tier.hasPending) this.scheduleReplay(tier, 0);
+        return result;
+      },
+      (error: unknown) => {
+        this.failed(error, `${tier.name}.${operation}`, key);
+        return undefined;
+      },
+    );
   }
 
-  async get(tier: StoreTier, full: string): Promise<Uint8Array | undefined> {
+  /** One read of a full key (undefined when missing or when the store failed); the caller counts its bytes. */
+  get(tier: StoreTier, full: string): Promise<Uint8Array | undefined> {
     const key = this.storeKey(full);
-    const bytes = await this.attempt(tier, 'get', (s) => s.get(key), full);
-    if (bytes !== undefined) tier.counters.bytesRead += bytes.length;
-    return bytes;
+    return this.attempt(tier, 'get', (s) => s.get(key), full);
   }
 
   /** One batched read of store keys (undefined when the store failed). */
