@@ -1,9 +1,11 @@
 // The `redis-speed` scenarios of `npm run bench` (issue 15: the shared tier at the speed of the raw client), one
 // contender per process; bench/redis-speed-report.ts runs them in interleaved rounds and renders the section.
-//   tsx bench/redis-speed.ts ops <contender> --prefix=P    set, L2 hit and getMany(100), sequential and 64 in flight
-//   tsx bench/redis-speed.ts cold <contender> --prefix=P   1,000 getOrSet callers on one missing key, 20 ms loader
-//   tsx bench/redis-speed.ts codec <method>                encode and decode cost per entry (no Redis)
-// The command counts and the bus hop have their own files (bench/redis-speed-commands.ts, bench/redis-speed-bus.ts).
+//   tsx bench/redis-speed.ts ops <contender> --prefix=P    set (plain, tagged), L2 hit and getMany(100), sequential
+//                                                          and 64 in flight
+//   tsx bench/redis-speed.ts cold <contender> --prefix=P   1,000 getOrSet callers on one missing key, 20 ms loader (the loader of the figure issue 15 starts from)
+//   tsx bench/redis-speed.ts codec                         encode and decode cost per entry, every method (no Redis)
+//   tsx bench/redis-speed.ts bus <kind> --prefix=P         a write in this process -> dropped in a forked peer
+// The command counts run on a private server (bench/lib/command-counts.ts); the hop is bench/lib/bus-hop.ts.
 // Each prints one JSON line (the last line of stdout); keys live under the given prefix and are removed at the end.
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -15,12 +17,12 @@ import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
 import { createCache as createCacheManager } from 'cache-manager';
 import { createKeyv as createMemoryKeyv } from 'cacheable';
-import { Decimal } from 'decimal.js';
 import { Redis } from 'ioredis';
 import { Cache } from '../src/cache.js';
-import { defaultCodec, isDecimal } from '../src/codec/index.js';
+import { defaultCodec } from '../src/codec/index.js';
 import { decodeEntry, encodeEntry } from '../src/entry.js';
 import { redisStore } from '../src/stores/redis.js';
+import { busHop, type BusResult } from './lib/bus-hop.js';
 import { createContender } from './lib/compute-contenders.js';
 import { decodeStored, deleteByPrefix, dist, permutation, rng, sleep, timerCost } from './redis-tier.js';
 
@@ -35,8 +37,10 @@ export const IN_FLIGHT = 64;
 const L1_ENTRIES = 10_000;
 const KEYS = 10_000;
 const BATCH = 100;
-const WARM_MS = 300;
-const TIMED_MS = 1_000;
+const WARM_MS = 200;
+const TIMED_MS = 600;
+/** Tags of the tagged `set` case. */
+export const SET_TAGS = ['team:7', 'plan:pro'];
 const MAX_SAMPLES = 1 << 20;
 
 /** The value every case writes and reads: a ~200-byte JSON-ish record. */
@@ -115,8 +119,10 @@ export type OpsName = (typeof OPS_CONTENDERS)[number];
 
 interface OpsContender {
   /** How each case is set up, as the report shows it. */
-  setup: { set?: string; get?: string; getMany?: string };
+  setup: { set?: string; taggedSet?: string; get?: string; getMany?: string };
   set?: (key: string, v: unknown) => Promise<unknown>;
+  /** `set` with the two tags of {@link SET_TAGS}. */
+  taggedSet?: (key: string, v: unknown) => Promise<unknown>;
   /** Writes the keys the reads use, through this contender (or, for `raw+codec`, through tiercache). */
   load: (keys: readonly string[], values: readonly unknown[]) => Promise<void>;
   /** A read answered by Redis: the memory tier, where there is one, kept out of the way. */
@@ -146,10 +152,12 @@ function tiercacheOps(prefix: string): OpsContender {
   return {
     setup: {
       set: '`new Cache({ stores: [redisStore({ url, prefix })] })`, `cache.set(k, v, { ttl })`',
+      taggedSet: 'the same cache, `cache.set(k, v, { ttl, tags })`',
       get: '`memory: { maxEntries: 1, maxTtl: 0.001 }` + `redisStore`, `cache.get(k)`',
       getMany: 'the same cache, `cache.getMany(keys)`',
     },
     set: (key, v) => user.set(key, v, { ttl: TTL_MS }),
+    taggedSet: (key, v) => user.set(key, v, { ttl: TTL_MS, tags: SET_TAGS }),
     load: (keys, values) => loadThroughTiercache(l2, keys, values),
     get: (key) => l2.get(key),
     getMany: (keys) => l2.getMany(keys),
@@ -213,9 +221,11 @@ function bentoOps(prefix: string): OpsContender {
   return {
     setup: {
       set: `\`memoryDriver({ maxItems: ${L1_ENTRIES} })\` L1 + \`redisDriver\` L2, \`bento.set({ key, value, ttl })\``,
+      taggedSet: 'the same, `bento.set({ key, value, ttl, tags })`',
       get: '`redisDriver` L2 only, `bento.get({ key })`',
     },
     set: (key, v) => user.set({ key, value: v, ttl: TTL_MS }),
+    taggedSet: (key, v) => user.set({ key, value: v, ttl: TTL_MS, tags: SET_TAGS }),
     load: (keys, values) => inChunks(keys.map((key, i) => ({ key, value: values[i] })), (chunk) => Promise.all(chunk.map((e) => l2.set({ ...e, ttl: TTL_MS })))),
     get: (key) => l2.get({ key }),
     close: async () => {
@@ -265,6 +275,7 @@ export interface OpsResult {
   name: string;
   setup: OpsContender['setup'];
   set?: PhasePair;
+  taggedSet?: PhasePair;
   get?: PhasePair;
   /** Per batch of 100 keys. */
   getMany?: PhasePair;
@@ -285,6 +296,11 @@ async function ops(name: string, prefix: string): Promise<OpsResult> {
       const set = c.set;
       const setKeys = Array.from({ length: KEYS }, (_, i) => `set:${i}`);
       result.set = await measure((i) => set(setKeys[keyAt(i)] as string, values[keyAt(i)]), false, timer);
+    }
+    if (c.taggedSet !== undefined) {
+      const taggedSet = c.taggedSet;
+      const taggedKeys = Array.from({ length: KEYS }, (_, i) => `tagged:${i}`);
+      result.taggedSet = await measure((i) => taggedSet(taggedKeys[keyAt(i)] as string, values[keyAt(i)]), false, timer);
     }
     const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
     await c.load(keys, values);
@@ -315,7 +331,7 @@ async function ops(name: string, prefix: string): Promise<OpsResult> {
 
 export const COLD_CONTENDERS = ['tiercache memory-only', 'tiercache tiered', 'bentocache tiered', 'cache-manager tiered'] as const;
 const COLD_CALLERS = 1_000;
-const COLD_LOADER_MS = 20;
+export const COLD_LOADER_MS = 20;
 const COLD_ROUNDS = 5;
 
 interface ColdContender {
@@ -403,8 +419,10 @@ async function cold(name: string, prefix: string): Promise<ColdResult> {
 // codec: encode and decode cost per entry, beside JSON and v8 serialization of the same value
 
 export const CODEC_METHODS = ['tiercache codec', 'tiercache entry', 'JSON', 'v8'] as const;
-export const CODEC_VALUES = ['small', '2 KB', 'forecast'] as const;
-const CODEC_SLICE_MS = 150;
+export const CODEC_VALUES = ['small object', 'forecast', '10 kB array'] as const;
+/** Warm-up, timed calls and untimed loop each run this long, per method, value and direction. */
+const CODEC_SLICE_MS = 60;
+export const CODEC_ROUNDS = 3;
 
 interface Serializer {
   encode: (v: unknown) => unknown;
@@ -429,26 +447,30 @@ function serializer(method: string): Serializer {
   }
 }
 
-/** The values of the codec case: the record above, a ~2 KB object, and a forecast-like object with Dates and Decimals. */
+/**
+ * The values of the codec case: the ~200-byte record above; a forecast-like object (a Date per point and
+ * numbers: 24 points of an hourly forecast); an array of ~10 kB of JSON (68 small records).
+ */
 export function codecValue(kind: string): unknown {
   switch (kind) {
-    case 'small':
+    case 'small object':
       return speedValue(1);
-    case '2 KB':
-      return { page: 3, total: 1_234, items: Array.from({ length: 9 }, (_, i) => speedValue(i)) };
     case 'forecast': {
       const start = Date.UTC(2026, 0, 1);
       return {
         model: 'seasonal-v3',
         generatedAt: new Date(start),
-        points: Array.from({ length: 12 }, (_, i) => ({
-          at: new Date(start + i * 86_400_000),
-          value: new Decimal(1234.5 + i * 10.25),
-          low: new Decimal(1100.125 + i * 9.5),
-          high: new Decimal(1390.875 + i * 11),
+        horizonHours: 24,
+        points: Array.from({ length: 24 }, (_, i) => ({
+          at: new Date(start + i * 3_600_000),
+          value: 1234.5 + i * 10.25,
+          low: 1100.125 + i * 9.5,
+          high: 1390.875 + i * 11,
         })),
       };
     }
+    case '10 kB array':
+      return Array.from({ length: 68 }, (_, i) => ({ id: i, sku: `SKU-${1000 + i}`, title: `Item number ${i}`, price: 9.99 + i, qty: i % 7, tags: ['a', 'b'], inStock: i % 2 === 0, updated: '2026-03-14T09:26:53.589Z' }));
     default:
       throw new Error(`unknown value ${kind}: ${CODEC_VALUES.join(' | ')}`);
   }
@@ -462,7 +484,7 @@ export interface CodecTiming {
 export interface CodecRow {
   value: string;
   bytes: number;
-  /** Whether decode(encode(v)) gave back Date and Decimal instances (forecast only). */
+  /** Whether decode(encode(v)) gave back Date instances (forecast only). */
   typesKept?: boolean;
   encode: CodecTiming;
   decode: CodecTiming;
@@ -494,28 +516,41 @@ function timeCalls(run: () => unknown, timer: number): CodecTiming {
   return { p50: dist(samples.subarray(0, n), 1e6, timer).p50, mean };
 }
 
-function codec(method: string): CodecResult {
+function codecRows(method: string, timer: number): CodecRow[] {
   const s = serializer(method);
-  const timer = timerCost();
-  const rows = CODEC_VALUES.flatMap((kind): CodecRow[] => {
+  return CODEC_VALUES.flatMap((kind): CodecRow[] => {
     const v = codecValue(kind);
     let encoded: unknown;
     try {
       encoded = s.encode(v);
     } catch (error) {
-      // v8.serialize refuses some class instances (Decimal): the row says so instead of a figure.
       console.error(`codec ${method} ${kind}: ${String(error)}`);
       return [];
     }
     const bytes = typeof encoded === 'string' ? Buffer.byteLength(encoded) : (encoded as Uint8Array).length;
     const row: CodecRow = { value: kind, bytes, encode: timeCalls(() => s.encode(v), timer), decode: timeCalls(() => s.decode(encoded), timer) };
     if (kind === 'forecast') {
-      const back = s.decode(encoded) as { generatedAt?: unknown; points?: { value?: unknown }[] };
-      row.typesKept = back.generatedAt instanceof Date && isDecimal(back.points?.[0]?.value);
+      const back = s.decode(encoded) as { generatedAt?: unknown };
+      row.typesKept = back.generatedAt instanceof Date;
     }
     return [row];
   });
-  return { method, rows };
+}
+
+/** Every method in one process, the order rotated by `round` (the report runs rounds in fresh processes). */
+function codec(round: number): CodecResult[] {
+  const timer = timerCost();
+  return CODEC_METHODS.map((_, i) => CODEC_METHODS[(i + round) % CODEC_METHODS.length] as string).map((method) => ({ method, rows: codecRows(method, timer) }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// bus: the hop of bench/lib/bus-hop.ts, shorter than the `redis` section's so that every kind runs in rounds
+
+export const BUS_MESSAGES = 600;
+const BUS_WARM = 100;
+
+function bus(kind: string, prefix: string): Promise<BusResult> {
+  return busHop(kind, prefix, { warm: BUS_WARM, messages: BUS_MESSAGES, periodMs: 2 });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -527,7 +562,7 @@ async function main(): Promise<void> {
   const base = process.argv.find((a) => a.startsWith('--prefix='))?.slice('--prefix='.length) ?? newRunPrefix();
   const [scenario = '', name = ''] = positional;
   if (scenario === 'codec') {
-    console.log(JSON.stringify(codec(name)));
+    console.log(JSON.stringify(codec(Number(name || 0))));
     return;
   }
   const prefix = `${base}${scenario}-${name.replace(/[^a-z+-]/gi, '_')}:`;
@@ -535,7 +570,8 @@ async function main(): Promise<void> {
   try {
     if (scenario === 'ops') result = await ops(name, prefix);
     else if (scenario === 'cold') result = await cold(name, prefix);
-    else throw new Error(`unknown scenario ${JSON.stringify(scenario)}: ops <contender> | cold <contender> | codec <method>`);
+    else if (scenario === 'bus') result = await bus(name, prefix);
+    else throw new Error(`unknown scenario ${JSON.stringify(scenario)}: ops <contender> | cold <contender> | codec [round] | bus <kind>`);
   } finally {
     const removed = await deleteByPrefix(prefix);
     console.error(`redis-speed ${scenario} ${name}: removed ${removed} keys under ${prefix}`);

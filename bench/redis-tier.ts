@@ -1,11 +1,10 @@
 // Redis-tier scenarios, one per process: `tsx bench/redis-tier.ts <scenario> [contender] [mode] [--prefix=P]`.
 //   l2-latency                      tiercache L2 hit vs raw GET + decode vs raw GET (one process, interleaved)
 //   getmany                         getMany(100) vs sequential GETs vs Promise.all GETs vs MGET (interleaved)
-//   bus                             set in this process -> `remote` event in a forked `bus-peer` process
+//   bus                             set in this process -> `remote` event in a forked peer (bench/lib/bus-hop.ts)
 //   throughput <contender> <mode>   contender: tiercache | bentocache | cache-manager; mode: tiered | l2
 // Prints one JSON line (the last line of stdout). Every key lives under a prefix unique to the run and is
 // removed at the end (SCAN + UNLINK by prefix); values carry a 1 h TTL so a crashed run cleans itself up.
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +15,12 @@ import { redisDriver } from 'bentocache/drivers/redis';
 import { createCache as createCacheManager } from 'cache-manager';
 import { createKeyv as createMemoryKeyv } from 'cacheable';
 import { Redis } from 'ioredis';
-import { redisBus } from '../src/bus/redis.js';
 import { Cache, type CacheStats, type StoreTierStats } from '../src/cache.js';
 import { defaultCodec } from '../src/codec/codec.js';
 import { decodeEntry } from '../src/entry.js';
 import { redisStore } from '../src/stores/redis.js';
+import { busHop } from './lib/bus-hop.js';
+import { dist, percentile, sleep, timerCost, wall, type Dist } from './lib/timing.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_HOST = new URL(REDIS_URL).hostname;
@@ -31,12 +31,6 @@ const SCRIPT = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------------------
 // Result shapes (read by bench/redis-report.ts)
 
-export interface Dist {
-  p50: number;
-  p99: number;
-  mean: number;
-  max: number;
-}
 export interface LatencyRow extends Dist {
   name: string;
 }
@@ -67,23 +61,7 @@ export interface GetManyResult {
   memoryHits: number;
   incomplete: number;
 }
-export interface BusResult {
-  messages: number;
-  warmup: number;
-  received: number;
-  /** Mean spacing of the `set` calls actually achieved, ms. */
-  periodMs: number;
-  /** ms, from just before `set` to the peer's `remote` event. */
-  fromCall: Dist;
-  /** ms, from `set` resolving to the peer's `remote` event (negative: the peer had it first). */
-  fromResolve: Dist & { min: number; negative: number };
-  /** ms, the `set` call itself. */
-  setLatency: Dist;
-  /** Estimated offset of the peer's clock (timeOrigin + now) from ours, ms, and its uncertainty (half the best IPC round trip). */
-  clockOffsetMs: number;
-  clockOffsetBoundMs: number;
-  recovers: number;
-}
+export type { BusResult } from './lib/bus-hop.js';
 export interface ThroughputResult {
   name: string;
   mode: string;
@@ -106,8 +84,8 @@ export interface ThroughputResult {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-export const wall = () => performance.timeOrigin + performance.now();
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// The timing helpers moved to bench/lib/timing.ts; re-exported for the files that import them from here.
+export { dist, percentile, sleep, timerCost, wall, type Dist };
 const value = (i: number) => ({ id: i, name: `user ${i}`, active: true, score: i * 1.5 });
 
 /** Deterministic PRNG (mulberry32), so every contender sees the same keys in the same order. */
@@ -132,36 +110,6 @@ export function permutation(n: number, random: () => number): Uint32Array {
     out[j] = t;
   }
   return out;
-}
-
-export function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
-}
-
-/** Distribution of `samples` (sorted in place), scaled by `scale` after subtracting `offset` (clamped at 0 when asked). */
-export function dist(samples: Float64Array, scale = 1, offset = 0, clamp = true): Dist {
-  samples.sort();
-  const f = (x: number) => (clamp ? Math.max(0, x - offset) : x - offset) * scale;
-  let sum = 0;
-  for (const s of samples) sum += s;
-  return {
-    p50: f(percentile(samples, 0.5)),
-    p99: f(percentile(samples, 0.99)),
-    mean: f(sum / Math.max(1, samples.length)),
-    max: f(samples[samples.length - 1] ?? 0),
-  };
-}
-
-/** Median cost of an empty `performance.now()` pair, ms. */
-export function timerCost(): number {
-  const n = 200_000;
-  const s = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    s[i] = performance.now() - t0;
-  }
-  s.sort();
-  return percentile(s, 0.5);
 }
 
 function escapeGlob(text: string): string {
@@ -352,155 +300,7 @@ async function getMany(prefix: string): Promise<GetManyResult> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 3. Bus propagation between two processes
-
-type ToPeer = { type: 'ping'; n: number } | { type: 'done'; total: number };
-type FromPeer =
-  | { type: 'ready' }
-  | { type: 'pong'; n: number; t: number }
-  | { type: 'result'; arrivals: number[]; recovers: number; errors: string[] };
-
-function busCache(prefix: string): Cache {
-  return new Cache({
-    stores: [redisStore({ url: REDIS_URL, prefix })],
-    bus: redisBus({ url: REDIS_URL, channel: `${prefix}bus` }),
-    defaultTtl: TTL_MS,
-  });
-}
-
-/** Resolves with the next message from `child` that `accept` takes; rejects after `timeoutMs`. */
-export function nextMessage<M, T extends M = M>(child: ChildProcess, accept: (m: M) => m is T, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onMessage = (m: M) => {
-      if (!accept(m)) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(m);
-    };
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`bus-peer: no reply within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-  });
-}
-
-async function bus(prefix: string): Promise<BusResult> {
-  const WARM = 200;
-  const MESSAGES = 2_000;
-  const PERIOD_MS = 2;
-  const total = WARM + MESSAGES;
-  const child = fork(SCRIPT, ['bus-peer', `--prefix=${prefix}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const cache = busCache(prefix);
-  try {
-    await cache.ready();
-    await nextMessage(child, (m: FromPeer): m is { type: 'ready' } => m.type === 'ready', 30_000);
-
-    // Offset between the two processes' timeOrigin + now(), from the IPC round trip with the smallest delay.
-    let bestRtt = Number.POSITIVE_INFINITY;
-    let offset = 0;
-    for (let n = 0; n < 300; n++) {
-      const t0 = wall();
-      const reply = nextMessage(child, (m: FromPeer): m is { type: 'pong'; n: number; t: number } => m.type === 'pong' && m.n === n, 5_000);
-      child.send({ type: 'ping', n } satisfies ToPeer);
-      const pong = await reply;
-      const t1 = wall();
-      if (t1 - t0 < bestRtt) {
-        bestRtt = t1 - t0;
-        offset = pong.t - (t0 + t1) / 2;
-      }
-    }
-
-    const called = new Float64Array(total);
-    const resolved = new Float64Array(total);
-    const start = wall();
-    for (let i = 0; i < total; i++) {
-      const wait = start + i * PERIOD_MS - wall();
-      if (wait > 0) await sleep(wait);
-      const key = `bus:${i}`;
-      const v = value(i);
-      called[i] = wall();
-      await cache.set(key, v);
-      resolved[i] = wall();
-    }
-    const periodMs = (called[total - 1]! - called[WARM]!) / (MESSAGES - 1);
-    const result = nextMessage(child, (m: FromPeer): m is Extract<FromPeer, { type: 'result' }> => m.type === 'result', 15_000);
-    child.send({ type: 'done', total } satisfies ToPeer);
-    const { arrivals, recovers, errors } = await result;
-    if (errors.length > 0) console.error(`bus-peer errors: ${errors.slice(0, 5).join('; ')}`);
-
-    const fromCall: number[] = [];
-    const fromResolve: number[] = [];
-    const setLatency: number[] = [];
-    for (let i = WARM; i < total; i++) {
-      setLatency.push(resolved[i]! - called[i]!);
-      const at = arrivals[i] ?? -1;
-      if (at < 0) continue;
-      fromCall.push(at - called[i]!);
-      fromResolve.push(at - resolved[i]!);
-    }
-    const resolveDist = dist(Float64Array.from(fromResolve), 1, 0, false);
-    return {
-      messages: MESSAGES,
-      warmup: WARM,
-      received: fromCall.length,
-      periodMs,
-      fromCall: dist(Float64Array.from(fromCall), 1, 0, false),
-      fromResolve: { ...resolveDist, min: Math.min(...fromResolve), negative: fromResolve.filter((d) => d < 0).length },
-      setLatency: dist(Float64Array.from(setLatency)),
-      clockOffsetMs: offset,
-      clockOffsetBoundMs: bestRtt / 2,
-      recovers,
-    };
-  } finally {
-    await cache.close();
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 10_000)))]);
-    clearTimeout(timer);
-    if (!done) child.kill();
-  }
-}
-
-async function busPeer(prefix: string): Promise<void> {
-  const send = (m: FromPeer) => process.send?.(m);
-  const cache = busCache(prefix);
-  const arrivals: number[] = [];
-  let received = 0;
-  let recovers = 0;
-  const errors: string[] = [];
-  cache.on('remote', (event) => {
-    const t = wall();
-    for (const key of event.keys ?? []) {
-      if (!key.startsWith('bus:')) continue;
-      arrivals[Number(key.slice(4))] = t;
-      received++;
-    }
-  });
-  cache.on('recover', () => recovers++);
-  cache.on('error', (e) => {
-    if (errors.length < 20) errors.push(`${e.operation}: ${String(e.error)}`);
-  });
-  await cache.ready();
-  await new Promise<void>((resolve) => {
-    process.on('message', (m: ToPeer) => {
-      if (m.type === 'ping') {
-        send({ type: 'pong', n: m.n, t: wall() });
-        return;
-      }
-      void (async () => {
-        const deadline = performance.now() + 5_000;
-        while (received < m.total && performance.now() < deadline) await sleep(5);
-        const out = Array.from({ length: m.total }, (_, i) => arrivals[i] ?? -1);
-        send({ type: 'result', arrivals: out, recovers, errors });
-        resolve();
-      })();
-    });
-    send({ type: 'ready' });
-  });
-  await cache.close();
-  process.disconnect();
-}
+// 3. Bus propagation between two processes: bench/lib/bus-hop.ts (shared with the `redis-speed` section)
 
 // ---------------------------------------------------------------------------------------------------------
 // 4. Throughput at concurrency 64, tiered and L2-only
@@ -725,10 +525,6 @@ async function main(): Promise<void> {
   const given = process.argv.find((a) => a.startsWith('--prefix='))?.slice('--prefix='.length);
   const [scenario = '', contender = 'tiercache', mode = 'tiered'] = positional;
   const base = given ?? `tcbench:${Date.now().toString(36)}-${randomBytes(3).toString('hex')}:`;
-  if (scenario === 'bus-peer') {
-    await busPeer(base);
-    return;
-  }
   // Each scenario (and contender) writes under its own sub-prefix, removed at the end.
   const prefix = `${base}${scenario === 'throughput' ? `${contender}-${mode}` : scenario}:`;
   let result: unknown;
@@ -741,7 +537,7 @@ async function main(): Promise<void> {
         result = await getMany(prefix);
         break;
       case 'bus':
-        result = await bus(prefix);
+        result = await busHop('tiercache bus', prefix);
         break;
       case 'throughput':
         result = await throughput(contender, mode, prefix);

@@ -6,6 +6,7 @@ import { runComputeBenchmarks } from './compute-report.js';
 import { runForecastBenchmarks } from './forecast-report.js';
 import { runFreshnessBenchmarks } from './freshness-report.js';
 import { runHitRatio } from './hit-ratio.js';
+import { runHttpBenchmarks } from './http.js';
 import { runChild } from './lib/child.js';
 import { runRedisBenchmarks } from './redis-report.js';
 import { runRedisSpeedBenchmarks } from './redis-speed-report.js';
@@ -161,6 +162,11 @@ if (want('freshness')) {
 if (want('compute')) {
   console.error('compute: getOrSet, stampedes, failing loaders, stale-while-revalidate');
   sections.push(await runComputeBenchmarks());
+}
+
+if (want('http')) {
+  console.error('http: a 20 ms handler uncached and cached through Fastify, Express and Hono, beside @fastify/caching');
+  sections.push(await runHttpBenchmarks(3));
 }
 
 if (want('forecast')) {

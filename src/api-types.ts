@@ -24,6 +24,23 @@ export interface InvalidateOptions {
 export interface PatternOptions extends InvalidateOptions {
   /** Needed for a pattern that matches every key (`*`), as `clear` needs it. */
   confirm?: boolean;
+  /**
+   * Called as each store tier is worked through: every 256 matching keys its listing finds, after each batch of
+   * 1,000 keys removed, and once when the tier is done. An exception it throws is ignored.
+   */
+  onProgress?: (progress: PatternProgress) => void;
+}
+
+/** Where a pattern invalidation stands on one store tier (see `PatternOptions.onProgress`). */
+export interface PatternProgress {
+  /** The store tier's name. */
+  tier: string;
+  /** Keys of that tier found to match so far (on a prefix delete: once it is done, the count it removed). */
+  matched: number;
+  /** Of those, removed so far. */
+  removed: number;
+  /** True in the tier's last report. */
+  done: boolean;
 }
 
 /** What `invalidate` removes: the union of what each part selects. */

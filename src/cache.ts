@@ -17,6 +17,9 @@ import { statsOf, type BusStats, type CacheStats, type StoreTierStats, type Tier
 import { healthOf, type HealthOptions, type HealthReport } from './observe/health.js';
 import { Monitor, type MonitorOptions } from './observe/monitor.js';
 import { reportOf, type CacheReport } from './observe/report.js';
+import type { InstanceInfo } from './fleet/info.js';
+import type { FleetWarmStatus } from './fleet/warm-record.js';
+import type { RequestWarmOptions, ServableWarmer, ServeWarmOptions } from './fleet/warms.js';
 import { metricsOf, type MetricsSnapshot } from './observe/snapshot.js';
 import { Reader, type KeyInfo } from './tiers/reader.js';
 import { Writer } from './tiers/writer.js';
@@ -25,7 +28,7 @@ import { deadlineOf } from './ttl.js';
 export type { BatchLoader, BatchLoaderContext, BusStats, CacheStats, GetOrSetOptions, GetOrSetResult, InvalidationEvent, InvalidationRule, KeyInfo, LeaseOptions, LoaderContext, SetOptions, StoreTierStats, TierStats };
 export { ENTRY_OVERHEAD_BYTES };
 
-export type { CacheResult, GetOptions, InvalidateOptions, InvalidateSelection, PatternOptions, SetManyEntry } from './api-types.js';
+export type { CacheResult, GetOptions, InvalidateOptions, InvalidateSelection, PatternOptions, PatternProgress, SetManyEntry } from './api-types.js';
 
 /** The rooms a cache and its namespace views share. */
 class Rooms {
@@ -331,23 +334,25 @@ export class Cache {
   /**
    * Removes every entry of this cache (or, on a namespace view, of that namespace only) from every tier and
    * returns how many the memory tier held (stores cannot count cheaply). Refuses unless called as
-   * `clear({ confirm: true })`. A namespace view needs stores that can list keys (that offer `keys`).
+   * `clear({ confirm: true })`. A namespace view needs stores that can list keys (that offer `keys`). Recorded
+   * in the invalidation log (kind `clear`) with the `reason` and `triggeredBy` given.
    *
    * @example
    * await cache.namespace('reports').clear({ confirm: true });
    */
-  async clear(options?: { confirm?: boolean }): Promise<number> {
+  async clear(options?: { confirm?: boolean } & InvalidateOptions): Promise<number> {
     if (options?.confirm !== true) {
       throw new CacheError('E_NOT_CONFIRMED', 'clear() removes every entry: call clear({ confirm: true }) to do it');
     }
     const engine = this.#requireOpen();
-    engine.metrics.invalidated(this.#ns === '' ? 'clear' : 'namespace', 'local', undefined);
-    if (this.#ns === '') return this.#rooms.writer.clearAll();
+    engine.metrics.invalidated(this.#ns === '' ? 'clear' : 'namespace', 'local', options.reason);
+    const logged = (count: number): number => (engine.emitter.emit('invalidate', engine.log.record({ kind: 'clear', reason: options.reason, triggeredBy: options.triggeredBy, count, ...(this.#ns === '' ? {} : { pattern: `${this.#ns}*` }) })), count);
+    if (this.#ns === '') return logged(await this.#rooms.writer.clearAll());
     const unlistable = engine.stack.unlistable();
     if (unlistable !== undefined) {
       throw new CacheError('E_UNSUPPORTED', `${unlistable.name}: cannot list keys, so namespace ${JSON.stringify(this.#ns)} cannot be cleared there`);
     }
-    return this.#rooms.writer.clearNamespace(this.#ns);
+    return logged(await this.#rooms.writer.clearNamespace(this.#ns));
   }
 
   /**
@@ -460,7 +465,7 @@ export class Cache {
    */
   async invalidatePattern(pattern: string, options: PatternOptions = {}): Promise<number> {
     this.#requireOpen();
-    const count = await this.#rooms.patterns.remove(this.#rooms.patterns.check(pattern, options.confirm === true, this.#ns));
+    const count = await this.#rooms.patterns.remove(this.#rooms.patterns.check(pattern, options.confirm === true, this.#ns), options.onProgress);
     this.#record('pattern', options, { pattern, count });
     return count;
   }
@@ -493,7 +498,7 @@ export class Cache {
     const unique = [...new Set(fulls)];
     let count = unique.length === 0 ? 0 : unique.length === 1 ? Number(await rooms.writer.deleteOne(unique[0] as string)) : await rooms.writer.deleteMany(unique);
     // Patterns one after another: what one removed is gone for the next, so nothing is counted twice.
-    for (const matcher of matchers) count += await rooms.patterns.remove(matcher);
+    for (const matcher of matchers) count += await rooms.patterns.remove(matcher, options.onProgress);
     if (tagList !== undefined) await engine.stamps.invalidate(tagList.tags, false);
     const event: Partial<InvalidationEvent> = { count };
     if (keys !== undefined) event.keys = keys;
@@ -519,7 +524,7 @@ export class Cache {
 
   #record(kind: InvalidationEvent['kind'], options: InvalidateOptions, detail: Partial<InvalidationEvent>): void {
     this.#engine.metrics.invalidated(kind, 'local', options.reason);
-    this.#engine.log.record({ ...detail, kind, reason: options.reason, triggeredBy: options.triggeredBy, count: detail.count });
+    this.#engine.emitter.emit('invalidate', this.#engine.log.record({ ...detail, kind, reason: options.reason, triggeredBy: options.triggeredBy, count: detail.count }));
   }
 
   /**
@@ -618,6 +623,44 @@ export class Cache {
    */
   getReport(): CacheReport {
     return reportOf(this.#engine);
+  }
+
+  /**
+   * Every live instance sharing this cache's first store and prefix, this one included (with its figures now),
+   * sorted by id: what their heartbeats say (see the `fleet` option). A memory-only cache lists itself only.
+   *
+   * @example
+   * for (const i of await cache.listInstances()) console.log(i.name, i.health, i.hitRate);
+   */
+  listInstances(): Promise<InstanceInfo[]> {
+    return this.#engine.fleet.list();
+  }
+
+  /**
+   * Lets the fleet run `warmer` here: a warm request (`requestWarm`, `tiercache warm`) that reaches this instance
+   * over the bus is run by it when it wins the store lease named after the request, so exactly one instance
+   * runs each request; its progress and report are written to the first store for the requester to follow.
+   * Nothing runs remotely unless the application calls this. Returns a function that stops serving it.
+   *
+   * @throws {TypeError} when the first store is not shared or has no atomic `add` (no lease), or the name is taken.
+   * @example
+   * const stop = cache.serveWarmRequests(warmer); // `tiercache warm` now runs warmer's tasks on one instance
+   */
+  serveWarmRequests(warmer: ServableWarmer, options?: ServeWarmOptions): () => void {
+    return this.#requireOpen().fleet.warms.serve(warmer, options);
+  }
+
+  /**
+   * Asks the fleet to run a served warmer (see `serveWarmRequests`) and follows it: resolves with the final
+   * status (counts and per-task errors) once the instance that took it is done. Rejects with
+   * `WarmRequestError`: `not_accepted` when no instance took it within `acceptTimeout`, `rejected` when the
+   * instance refused it (an unknown task id), `lost` when it stopped reporting.
+   *
+   * @example
+   * const status = await cache.requestWarm({ tasks: ['config'], onProgress: (s) => console.log(`${s.done}/${s.total}`) });
+   */
+  requestWarm(options?: RequestWarmOptions): Promise<FleetWarmStatus> {
+    return this.#requireOpen().fleet.warms.request(options);
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { WarmRequestMessage } from './bus/contract.js';
 import { BusSync, type SyncTarget } from './bus/sync.js';
 import { ClientTracking } from './coherence/tracking.js';
 import type { TimeSource } from './clock.js';
@@ -6,6 +7,7 @@ import { Flights } from './compute/flights.js';
 import { CacheError } from './errors.js';
 import { Emitter } from './events.js';
 import { Dependencies } from './freshness/dependencies.js';
+import { Fleet } from './fleet/fleet.js';
 import { Fences } from './freshness/fencing.js';
 import { InvalidationLog } from './freshness/log.js';
 import type { PatternMatcher } from './freshness/pattern.js';
@@ -70,6 +72,8 @@ export class Engine implements SyncTarget {
   readonly tracking: ClientTracking | undefined;
   /** The periodic store and bus probes, and the last result of each (`observe/maintenance.ts`). */
   readonly maintenance: Maintenance;
+  /** The heartbeat this instance publishes to the first store, and the fleet it reads back (`fleet/fleet.ts`). */
+  readonly fleet: Fleet;
   closed = false;
   /** Some entry was written with grace: the TTL means of `getStats` then look at each entry's freshness. */
   graceUsed = false;
@@ -121,6 +125,7 @@ export class Engine implements SyncTarget {
     this.dependencies = new Dependencies(resolved.maxTags, this.stack, this.clock);
     this.log = new InvalidationLog(this.sync.origin, this.clock, this.stack);
     this.maintenance = new Maintenance(this);
+    this.fleet = new Fleet(this, resolved.fleet);
     this.tracking = resolved.coherence === undefined ? undefined : new ClientTracking(resolved.coherence, this);
   }
 
@@ -204,6 +209,10 @@ export class Engine implements SyncTarget {
     this.dropWhere((key) => matcher.test(key));
   }
 
+  warm(request: WarmRequestMessage): void {
+    this.fleet.warms.receive(request);
+  }
+
   recover(reason: 'gap' | 'reconnect' | 'publish' | 'tracking', origin?: string): void {
     const dropped = this.memory.count;
     this.memory.clear();
@@ -234,6 +243,7 @@ export class Engine implements SyncTarget {
       }
     }
     this.#closers.clear();
+    await this.fleet.close();
     await this.stamps.flush().catch((error: unknown) => this.emitter.reportError(error, 'close.flush'));
     await this.log.flush();
     this.flights.abortAll(new CacheError('E_CLOSED', 'the cache closed while the loader ran'));

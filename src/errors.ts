@@ -12,7 +12,8 @@ export type CacheErrorCode =
   | 'E_UNSUPPORTED'
   | 'E_LOADER_TIMEOUT'
   | 'E_INVALID_PATTERN'
-  | 'E_BUS_TIMEOUT';
+  | 'E_BUS_TIMEOUT'
+  | 'E_WARM_REQUEST';
 
 const CACHE_ERROR_BRAND = Symbol.for('tiercache.CacheError');
 
@@ -109,6 +110,24 @@ export class BusTimeoutError extends CacheError {
     this.name = 'BusTimeoutError';
     this.bus = options.bus;
     this.timeoutMs = options.timeoutMs;
+  }
+}
+
+/**
+ * A fleet warm request (`cache.requestWarm`) did not end in a report: no instance took it within the accept
+ * timeout (`not_accepted`), the instance that took it refused it (`rejected`: an unknown task id, a warmer
+ * that cannot select tasks), or it stopped reporting progress (`lost`: it died or lost the store).
+ */
+export class WarmRequestError extends CacheError {
+  readonly reason: 'not_accepted' | 'rejected' | 'lost';
+  /** The request's id (its progress record and lease are named after it). */
+  readonly requestId: string;
+
+  constructor(message: string, options: CacheErrorOptions & { reason: WarmRequestError['reason']; requestId: string }) {
+    super('E_WARM_REQUEST', message, options);
+    this.name = 'WarmRequestError';
+    this.reason = options.reason;
+    this.requestId = options.requestId;
   }
 }
 

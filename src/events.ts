@@ -1,3 +1,4 @@
+import type { InvalidationEvent } from './freshness/invalidation-event.js';
 
 /** The payload of each event `Cache#on` can listen to. */
 export interface CacheEvents {
@@ -22,6 +23,11 @@ export interface CacheEvents {
    * pattern that are not valid. `origin` is the sender it claims, when that much could be read.
    */
   dropped: { reason: string; origin?: string };
+  /**
+   * This instance invalidated something (keys, a pattern, tags, a clear): the event as the invalidation log
+   * records it (`getInvalidationEvents`). Invalidations of other instances arrive as `remote`.
+   */
+  invalidate: InvalidationEvent;
   /** Something failed that the caller was not told about by a rejection (a listener, a background task). */
   error: { error: unknown; operation: string; key?: string };
 }
@@ -46,6 +52,7 @@ export class Emitter {
     remote: undefined,
     recover: undefined,
     dropped: undefined,
+    invalidate: undefined,
     error: undefined,
   };
 

@@ -13,6 +13,7 @@ export type {
   KeyInfo,
   LoaderContext,
   PatternOptions,
+  PatternProgress,
   SetManyEntry,
   SetOptions,
   TierStats,
@@ -21,7 +22,7 @@ export { systemClock, type Clock } from './clock.js';
 export { createCodec, defaultCodec } from './codec/codec.js';
 export { decimalExtension } from './codec/decimal.js';
 export type { Codec, CodecExtension, CodecOptions } from './codec/types.js';
-export { BusTimeoutError, CacheBackendError, CacheError, DecodeError, InvalidKeyError, InvalidPatternError, isCacheError, LoaderTimeoutError, SerializationError } from './errors.js';
+export { BusTimeoutError, CacheBackendError, CacheError, DecodeError, InvalidKeyError, InvalidPatternError, isCacheError, LoaderTimeoutError, SerializationError, WarmRequestError } from './errors.js';
 export type { CacheErrorCode } from './errors.js';
 export type { CacheEventName, CacheEvents, CacheListener } from './events.js';
 export { buildKey, canonicalJson, escapeSegment, paramsHash, unescapeSegment } from './keys/index.js';
@@ -60,6 +61,10 @@ export type { InvalidationKind, InvalidationOrigin, KeyGroupCounts, LoadOutcome,
 export type { MetricsSnapshot, TierMetrics, TierRequests } from './observe/snapshot.js';
 export type { BusHealth, HealthOptions, HealthReport, HealthStatus, ProbeReport, StoreHealth } from './observe/health.js';
 export type { MaintenanceOptions } from './observe/maintenance.js';
+export type { FleetOptions } from './fleet/options.js';
+export type { InstanceAlert, InstanceInfo, InstanceMemory, InstanceStore } from './fleet/info.js';
+export type { FleetWarmError, FleetWarmState, FleetWarmStatus } from './fleet/warm-record.js';
+export type { RemoteWarmRun, RequestWarmOptions, ServableWarmer, ServeWarmOptions } from './fleet/warms.js';
 export type { BusSubscription } from './bus/sync.js';
 export type { Monitor, MonitorEventName, MonitorEvents, MonitorOptions } from './observe/monitor.js';
 export { defaultAlertRules, hitRateBand, type Alert, type AlertMetric, type AlertRule, type AlertSeverity, type HitRateBand } from './observe/alerts.js';

@@ -10,6 +10,7 @@ import { deadlineOf, parseDuration, type Ttl } from './ttl.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './observe/metrics.js';
 import { resolveComputeDefaults, type ComputeDefaults, type LoadPlan } from './compute/plan.js';
 import { resolveMaintenanceOptions, type MaintenanceOptions, type ResolvedMaintenanceOptions } from './observe/maintenance.js';
+import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './fleet/options.js';
 import { resolveCoherence, type CoherenceOptions, type ResolvedCoherence } from './coherence/options.js';
 
 export interface MemoryOptions {
@@ -140,6 +141,14 @@ export interface CacheOptions {
    * @default { probeInterval: '30s' }
    */
   maintenance?: MaintenanceOptions;
+  /**
+   * The fleet heartbeat: with at least one store, this instance publishes a small record of its stats and
+   * health to the first store every `interval`, so `listInstances()`, the dashboard and the CLI see every live
+   * instance sharing the store prefix (`{ interval, ttl, name }`); `false` publishes nothing. Memory-only caches
+   * publish nothing either way.
+   * @default {} (on, with every `FleetOptions` default)
+   */
+  fleet?: false | FleetOptions;
 }
 
 /** A bus with its own timeouts and breaker. */
@@ -185,6 +194,8 @@ export interface ResolvedOptions {
   readonly name: string;
   readonly metrics: ResolvedMetricsOptions | undefined;
   readonly maintenance: ResolvedMaintenanceOptions;
+  /** Undefined when `fleet: false`. */
+  readonly fleet: ResolvedFleetOptions | undefined;
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
@@ -262,6 +273,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     name,
     metrics: resolveMetricsOptions(options.metrics),
     maintenance: resolveMaintenanceOptions(options.maintenance),
+    fleet: resolveFleetOptions(options.fleet),
     defaultTtlMs,
     maxEntries,
     maxBytes,

@@ -66,25 +66,39 @@ export function parseDuration(value: unknown, option: string): number {
     return value;
   }
   if (typeof value === 'string') {
-    const text = value.trim();
-    let total = 0;
-    let matched = 0;
-    DURATION_PART.lastIndex = 0;
-    for (let m = DURATION_PART.exec(text); m !== null; m = DURATION_PART.exec(text)) {
-      total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
-      matched = DURATION_PART.lastIndex;
-      while (text.charCodeAt(matched) === 32) matched++;
-      DURATION_PART.lastIndex = matched;
-    }
-    if (text.length === 0 || matched !== text.length || !Number.isFinite(total)) {
-      throw new TypeError(
-        `${option} must be a duration such as '500ms', '30s', '5m', '24h', '7d' or '1h30m', got ${describe(value)}`,
-      );
-    }
-    if (total > MAX_DEADLINE_MS) throw tooLong(option, value);
+    const known = parsedDurations.get(value);
+    if (known !== undefined) return known;
+    const total = parseDurationText(value, option);
+    // Options objects are often literals built per call ({ ttl: '1m' }): remember what the few strings in use mean.
+    if (parsedDurations.size >= MAX_PARSED_DURATIONS) parsedDurations.clear();
+    parsedDurations.set(value, total);
     return total;
   }
   throw new TypeError(`${option} must be a number of milliseconds or a duration string, got ${describe(value)}`);
+}
+
+const MAX_PARSED_DURATIONS = 256;
+const parsedDurations = new Map<string, number>();
+
+/** A duration string's milliseconds; throws a `TypeError` naming `option` when it is not one. */
+function parseDurationText(value: string, option: string): number {
+  const text = value.trim();
+  let total = 0;
+  let matched = 0;
+  DURATION_PART.lastIndex = 0;
+  for (let m = DURATION_PART.exec(text); m !== null; m = DURATION_PART.exec(text)) {
+    total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+    matched = DURATION_PART.lastIndex;
+    while (text.charCodeAt(matched) === 32) matched++;
+    DURATION_PART.lastIndex = matched;
+  }
+  if (text.length === 0 || matched !== text.length || !Number.isFinite(total)) {
+    throw new TypeError(
+      `${option} must be a duration such as '500ms', '30s', '5m', '24h', '7d' or '1h30m', got ${describe(value)}`,
+    );
+  }
+  if (total > MAX_DEADLINE_MS) throw tooLong(option, value);
+  return total;
 }
 
 /**

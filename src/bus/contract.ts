@@ -14,7 +14,24 @@ export type BusMessage =
    * Carries nothing but a sequence number. Sent after a publish was lost, so the other instances see the gap
    * (and recover) without waiting for this one's next write.
    */
-  | { type: 'ping' };
+  | { type: 'ping' }
+  /**
+   * Asks the instances serving warm requests for `warmer` (see `cache.serveWarmRequests`) to run it: the one
+   * that takes the store lease named after `id` runs it and writes its progress to the shared store.
+   */
+  | WarmRequestMessage;
+
+/** A fleet warm request (see `fleet/warms.ts`); bounded by {@link WARM_LIMITS}. */
+export interface WarmRequestMessage {
+  type: 'warm';
+  /** Names the request: its lease and its progress record. */
+  id: string;
+  /** The served warmer to run; absent: the instance's only one (or the one named `default`). */
+  warmer?: string;
+  /** Task ids to run; absent: every registered task. */
+  tasks?: readonly string[];
+  force: boolean;
+}
 
 export type BusMessageType = BusMessage['type'];
 
@@ -81,7 +98,50 @@ export interface DecodedEnvelope {
   readonly fields: Readonly<Record<string, unknown>>;
 }
 
-const TYPES: ReadonlySet<string> = new Set<BusMessageType>(['keys', 'clear', 'namespace', 'pattern', 'tags', 'ping']);
+/**
+ * Bounds of a warm request: a request that passes them names a lease and a record key of bounded length, and a
+ * task list an instance checks in linear time. An id is what `randomUUID` makes, or anything of the same alphabet.
+ */
+export const WARM_LIMITS = Object.freeze({
+  /** Longest request id; ids hold letters, digits, `-` and `_` only. */
+  idChars: 64,
+  /** Longest warmer name or task id. */
+  nameChars: 256,
+  /** Most task ids in one request. */
+  tasks: 1_000,
+});
+
+const TYPES: ReadonlySet<string> = new Set<BusMessageType>(['keys', 'clear', 'namespace', 'pattern', 'tags', 'ping', 'warm']);
+const WARM_ID = /^[A-Za-z0-9_-]+$/;
+const WARM_FIELDS: ReadonlySet<string> = new Set(['type', 'origin', 'seq', 'prefix', 'sentAt', 'id', 'warmer', 'tasks', 'force']);
+
+function nameProblem(value: unknown, name: string): string | undefined {
+  if (typeof value !== 'string') return `${name} is not a string`;
+  if (value.length === 0 || value.length > WARM_LIMITS.nameChars) return `${name} is not 1 to ${WARM_LIMITS.nameChars} characters long`;
+  return undefined;
+}
+
+/** A warm request runs code on another machine: every field is checked, and one field too many refuses it. */
+function warmProblem(e: Readonly<Record<string, unknown>>): string | undefined {
+  for (const field of Object.keys(e)) if (!WARM_FIELDS.has(field)) return `warm request has an unknown field ${JSON.stringify(field.slice(0, 64))}`;
+  const { id, warmer, tasks, force } = e;
+  if (typeof id !== 'string' || id.length === 0 || id.length > WARM_LIMITS.idChars || !WARM_ID.test(id)) {
+    return `id is not 1 to ${WARM_LIMITS.idChars} letters, digits, - or _`;
+  }
+  if (warmer !== undefined) {
+    const problem = nameProblem(warmer, 'warmer');
+    if (problem !== undefined) return problem;
+  }
+  if (typeof force !== 'boolean') return 'force is not a boolean';
+  if (tasks === undefined) return undefined;
+  if (!Array.isArray(tasks)) return 'tasks is not an array';
+  if (tasks.length === 0 || tasks.length > WARM_LIMITS.tasks) return `tasks holds ${tasks.length} items; 1 to ${WARM_LIMITS.tasks} are accepted (leave it out for every task)`;
+  for (let i = 0; i < tasks.length; i++) {
+    const problem = nameProblem(tasks[i], `tasks[${i}]`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
 
 /** Why a list is refused, or undefined when it is a bounded array of bounded non-empty strings. */
 function listProblem(value: unknown, name: string): string | undefined {
@@ -115,6 +175,8 @@ function bodyProblem(type: BusMessageType, e: Readonly<Record<string, unknown>>)
       if (problem !== undefined) return problem;
       return (e.tags as unknown[]).length === (e.stamps as unknown[]).length ? undefined : 'tags and stamps differ in length';
     }
+    case 'warm':
+      return warmProblem(e);
     case 'clear':
     case 'ping':
       return undefined;

@@ -4,7 +4,7 @@ import { BusTimeoutError, CacheBackendError, isCacheError } from '../errors.js';
 import { Histogram } from '../observe/histogram.js';
 import type { Emitter } from '../events.js';
 import { compilePattern, type PatternMatcher } from '../freshness/pattern.js';
-import { BUS_LIMITS, decodeEnvelope, type Bus, type BusEnvelope, type BusMessage } from './contract.js';
+import { BUS_LIMITS, decodeEnvelope, type Bus, type BusEnvelope, type BusMessage, type WarmRequestMessage } from './contract.js';
 
 /** What the engine does when another instance's message arrives; the engine implements it. */
 export interface SyncTarget {
@@ -20,6 +20,8 @@ export interface SyncTarget {
    * invalidated.
    */
   recover(reason: 'gap' | 'reconnect' | 'publish', origin?: string): void;
+  /** Another instance asks for a fleet warm (validated by `decodeEnvelope`); ignored when absent. */
+  warm?(request: WarmRequestMessage, origin: string): void;
 }
 
 export interface BusSyncOptions {
@@ -424,7 +426,8 @@ export class BusSync {
     if (last !== undefined && seq !== last + 1) {
       // Something between last and this one never arrived: whatever it invalidated may still be here.
       this.#recover('gap', origin);
-      return;
+      // The recovery covers what this message invalidates too, but not a warm request: that one still goes on.
+      if (decoded.type !== 'warm') return;
     }
     const fields = decoded.fields;
     try {
@@ -446,6 +449,13 @@ export class BusSync {
         case 'pattern':
           this.#target.pattern(matcher as PatternMatcher);
           break;
+        case 'warm': {
+          // Rebuilt from the checked fields only: nothing else of the wire object travels further.
+          const { id, warmer, tasks, force } = fields as unknown as WarmRequestMessage;
+          this.#target.warm?.({ type: 'warm', id, force, ...(warmer === undefined ? {} : { warmer }), ...(tasks === undefined ? {} : { tasks: [...tasks] }) }, origin);
+          // A request, not an invalidation: no `remote` event.
+          return;
+        }
       }
     } catch (error) {
       this.#emitter.reportError(error, `${this.#name}.receive`);

@@ -200,7 +200,8 @@ export class ClientTracking {
       const redisKey = Buffer.isBuffer(item) ? item.toString('utf8') : typeof item === 'string' ? item : undefined;
       if (redisKey === undefined || !redisKey.startsWith(this.#redisPrefix)) continue;
       const full = this.#engine.stack.fullKeyOf(redisKey.slice(this.#redisPrefix.length));
-      if (full !== undefined) fulls.push(full);
+      // Reserved records (\u0001: tag markers, the log, fleet heartbeats) never live in the memory tier.
+      if (full !== undefined && full.charCodeAt(0) !== 1) fulls.push(full);
     }
     if (fulls.length === 0) return;
     this.#counters.invalidated += fulls.length;

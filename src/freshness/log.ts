@@ -1,20 +1,8 @@
 import type { TimeSource } from '../clock.js';
 import type { TierStack } from '../tiers/stack.js';
+import type { InvalidationEvent } from './invalidation-event.js';
 
-/** One recorded invalidation (seed 004). */
-export interface InvalidationEvent {
-  /** Unique across instances sharing a log. */
-  id: string;
-  at: Date;
-  kind: 'keys' | 'pattern' | 'tags' | 'expire-tags' | 'clear';
-  reason: string | undefined;
-  triggeredBy: string | undefined;
-  keys?: readonly string[];
-  pattern?: string;
-  tags?: readonly string[];
-  /** Entries removed, where it can be known; `undefined` for tags (invalidated lazily, without a count). */
-  count: number | undefined;
-}
+export type { InvalidationEvent } from './invalidation-event.js';
 
 const EVENT_LOG = '\u0001events';
 export const EVENTS_KEPT = 1_000;

@@ -1,9 +1,25 @@
+import type { PatternProgress } from '../api-types.js';
 import type { Engine } from '../engine.js';
 import { CacheError } from '../errors.js';
 import { compilePattern, type PatternMatcher } from './pattern.js';
 
 function isInternalKey(key: string): boolean {
   return key.charCodeAt(0) === 1;
+}
+
+/** Matches between two progress reports while a listing runs, and keys per delete when progress is followed. */
+const REPORT_EVERY = 256;
+const DELETE_BATCH = 1_000;
+
+type OnProgress = ((progress: PatternProgress) => void) | undefined;
+
+function report(onProgress: OnProgress, progress: PatternProgress): void {
+  if (onProgress === undefined) return;
+  try {
+    onProgress(progress);
+  } catch {
+    // Deliberately ignored (see PatternOptions.onProgress): a broken progress display must not stop a removal.
+  }
 }
 
 /**
@@ -36,8 +52,9 @@ export class Patterns {
   }
 
   /** Removes the keys matching a full-key pattern from every tier; returns how many were removed. */
-  async remove(match: PatternMatcher): Promise<number> {
-    const { keys, counted } = await this.removeKeys(match);
+  async remove(match: PatternMatcher, onProgress?: OnProgress): Promise<number> {
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+    const { keys, counted } = await this.removeKeys(match, onProgress);
     return Math.max(keys.size, counted);
   }
 
@@ -46,7 +63,7 @@ export class Patterns {
    * pattern is a plain prefix (`forecast:user_1:*`), that costs in proportion to the matches and the count is the
    * store's; otherwise keys are listed (SCAN) and the count is of distinct keys.
    */
-  async removeKeys(match: PatternMatcher): Promise<{ keys: Set<string>; counted: number }> {
+  async removeKeys(match: PatternMatcher, onProgress?: OnProgress): Promise<{ keys: Set<string>; counted: number }> {
     const engine = this.#engine;
     const stack = engine.stack;
     const test = (key: string) => match.test(key);
@@ -63,18 +80,32 @@ export class Patterns {
             tier.counters.deletes += count;
             counted = Math.max(counted, count);
           }
+          report(onProgress, { tier: tier.name, matched: count ?? 0, removed: count ?? 0, done: true });
           return;
         }
+        let matched = 0;
         const listed = await stack.listKeys(tier, stack.storeKey(match.pattern), (key) => {
           const full = stack.fullKeyOf(key);
-          return full !== undefined && !isInternalKey(full) && match.test(full);
+          const matches = full !== undefined && !isInternalKey(full) && match.test(full);
+          if (matches && ++matched % REPORT_EVERY === 0) report(onProgress, { tier: tier.name, matched, removed: 0, done: false });
+          return matches;
         });
-        if (listed === undefined || listed.length === 0) return;
-        const ok = await stack.deleteMany(tier, listed);
-        for (const key of listed) {
-          const full = stack.fullKeyOf(key) as string;
-          removed.add(full);
-          if (ok === undefined) stack.remember(tier, full, { kind: 'delete', at: engine.clock.now() });
+        if (listed === undefined || listed.length === 0) {
+          report(onProgress, { tier: tier.name, matched: 0, removed: 0, done: true });
+          return;
+        }
+        // One delete unless someone follows the progress: then batches, each reported.
+        const batch = onProgress === undefined ? listed.length : DELETE_BATCH;
+        for (let start = 0; start < listed.length; start += batch) {
+          const part = start === 0 && batch >= listed.length ? listed : listed.slice(start, start + batch);
+          const ok = await stack.deleteMany(tier, part);
+          for (const key of part) {
+            const full = stack.fullKeyOf(key) as string;
+            removed.add(full);
+            if (ok === undefined) stack.remember(tier, full, { kind: 'delete', at: engine.clock.now() });
+          }
+          const done = start + part.length;
+          report(onProgress, { tier: tier.name, matched: listed.length, removed: done, done: done === listed.length });
         }
       }),
     );

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
+import { parseDuration } from '../ttl.js';
 import { parseDay } from '../forecast/data/calendar.js';
-import { parseCron } from '../warming/cron.js';
+import { checkCronTimezone, parseCron, type CronTimezone } from '../warming/cron.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './connection-guard.js';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from './logger.js';
+import { isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -18,11 +19,17 @@ export const DEFAULT_DEMO_SEED = 42;
 /** What the forecast service runs with; {@link configFromEnv} builds it from the environment. */
 export interface ServiceConfig {
   /**
-   * `FORECAST_WARM_CRON`: when every user's forecasts are computed ahead of demand (cron, in UTC), or `off`.
-   * With Redis, one instance runs each firing.
+   * `FORECAST_WARM_CRON`: when every user's forecasts are computed ahead of demand (cron, read in
+   * `FORECAST_WARM_TZ`), or `off`. With Redis, one instance runs each firing.
    * @default '0 2 * * *' (nightly at 02:00)
    */
   readonly warmCron: string | undefined;
+  /**
+   * `FORECAST_WARM_TZ`: the time zone `FORECAST_WARM_CRON` is read in: `UTC`, `local` (the process's `TZ`) or an
+   * IANA name such as `Europe/Paris`, whose daylight-saving changes the schedule follows.
+   * @default 'UTC'
+   */
+  readonly warmTimezone: CronTimezone;
   /** `PORT`; 0 picks a free port (the listening line says which). @default 3000 */
   port: number;
   /** `HOST`. @default '127.0.0.1' (loopback only: the service has no authentication) */
@@ -51,10 +58,22 @@ export interface ServiceConfig {
   /** `LOG_LEVEL`. @default 'info' */
   logLevel: LogLevel;
   /**
+   * `FORECAST_HTTP_CACHE`: how long forecast responses are cached whole at the HTTP layer (a duration such as
+   * `30s` or `5m`, or milliseconds), on top of the ForecastCache; `off` for none. The service's writes drop their
+   * user's responses at once, and so does any invalidation of the tag `user:<id>`; an invalidation of single
+   * forecast keys, patterns or narrower tags made elsewhere (the dashboard, the CLI, another service) does not
+   * reach them until their TTL ends. That would serve what the cache was told is stale, so it is off by default.
+   * @default undefined (off)
+   */
+  httpCacheTtl: number | undefined;
+  /** `LOG_FORMAT`: `text` (`time level message` lines) or `json` (pino's JSON lines, for a log shipper). @default 'text' */
+  logFormat: LogFormat;
+  /**
    * What one client may hold of the service, so that slow or stalled clients are dropped and the others
    * served. Durations in milliseconds:
    * - `HTTP_HEADERS_TIMEOUT_MS`: time to send a request's headers (408 and close past it). @default 10000
-   * - `HTTP_BODY_TIMEOUT_MS`: time to send a body once the headers are in (408 and close past it). @default 30000
+   * - `HTTP_BODY_TIMEOUT_MS`: time to send a body, on top of the headers' time: the whole request must arrive
+   *   within both of its first byte (408 and close past it). @default 30000
    * - `HTTP_IDLE_TIMEOUT_MS`: time a keep-alive connection may wait for its next request. @default 5000
    * - `HTTP_MAX_CONNECTIONS`: open connections at most; more are closed as they are accepted. @default 1024
    * - `HTTP_MAX_BODY_BYTES`: largest request body (413 past it). @default 65536
@@ -119,6 +138,8 @@ function day(env: Env, name: string, fallback: string): Date {
 export function configFromEnv(env: Env = process.env, cwd: string = process.cwd()): ServiceConfig {
   const logLevel = text(env, 'LOG_LEVEL')?.toLowerCase() ?? 'info';
   if (!isLogLevel(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const logFormat = text(env, 'LOG_FORMAT')?.toLowerCase() ?? 'text';
+  if (!isLogFormat(logFormat)) throw new ConfigError('LOG_FORMAT', `must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(logFormat)}`);
 
   const demoSwitch = text(env, 'FORECAST_DEMO')?.toLowerCase() ?? 'on';
   if (demoSwitch !== 'on' && demoSwitch !== 'off') throw new ConfigError('FORECAST_DEMO', `must be 'on' or 'off', got ${JSON.stringify(demoSwitch)}`);
@@ -151,7 +172,9 @@ export function configFromEnv(env: Env = process.env, cwd: string = process.cwd(
     demo: demoSwitch === 'off' ? undefined : demo,
     asOf,
     logLevel,
-    warmCron: warmCron(env),
+    logFormat,
+    httpCacheTtl: httpCacheTtl(env),
+    ...warmSchedule(env),
     http: httpLimits(env),
   };
 }
@@ -170,13 +193,32 @@ function httpLimits(env: Env): HttpLimits {
   };
 }
 
-function warmCron(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  const value = text(env, 'FORECAST_WARM_CRON') ?? '0 2 * * *';
+function httpCacheTtl(env: Env): number | undefined {
+  const value = text(env, 'FORECAST_HTTP_CACHE') ?? 'off';
   if (value.toLowerCase() === 'off') return undefined;
+  let ms: number;
   try {
-    parseCron(value, { timezone: 'UTC' });
+    ms = parseDuration(/^\d+$/.test(value) ? Number(value) : value, 'FORECAST_HTTP_CACHE');
+  } catch {
+    throw new ConfigError('FORECAST_HTTP_CACHE', `must be a duration such as 30s or 5m, or off, got ${JSON.stringify(value)}`);
+  }
+  if (ms === 0) throw new ConfigError('FORECAST_HTTP_CACHE', 'must be longer than 0 (off turns the HTTP cache off)');
+  return ms;
+}
+
+function warmSchedule(env: Env): { warmCron: string | undefined; warmTimezone: CronTimezone } {
+  let warmTimezone: CronTimezone;
+  try {
+    warmTimezone = checkCronTimezone(text(env, 'FORECAST_WARM_TZ') ?? 'UTC');
+  } catch (error) {
+    throw new ConfigError('FORECAST_WARM_TZ', (error as Error).message);
+  }
+  const value = text(env, 'FORECAST_WARM_CRON') ?? '0 2 * * *';
+  if (value.toLowerCase() === 'off') return { warmCron: undefined, warmTimezone };
+  try {
+    parseCron(value, { timezone: warmTimezone });
   } catch (error) {
     throw new ConfigError('FORECAST_WARM_CRON', (error as Error).message);
   }
-  return value;
+  return { warmCron: value, warmTimezone };
 }

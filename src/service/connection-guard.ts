@@ -3,21 +3,21 @@
  * idle between requests, the number of open connections, the size of a body. A client that overstays is
  * answered 408 while an answer is still possible, and its connection is closed; the other clients are served.
  *
- * What Node 20 does by itself, measured with real sockets, and why this module exists:
- * - `server.headersTimeout` is enforced by a sweep that runs every `connectionsCheckingInterval`, 30 s by
- *   default: with a 10 s headers timeout, a client dribbling one header byte a second kept its socket for
- *   30 s or more. The sweep itself is sound (it times each request from its first byte, covers a connection
- *   that sends nothing, and leaves idle keep-alive connections alone), so the guard keeps it and runs it
- *   often enough for the timeout to mean what it says.
- * - `server.requestTimeout` times headers and body together, from the request's first byte, on the same
- *   sweep. A body deadline that starts when the headers are complete cannot be expressed with it, so the
- *   guard turns it off and times each body itself.
- * - `server.keepAliveTimeout` closes an idle connection one second later than configured (Node adds a
- *   fixed margin so a client that reuses the connection at the advertised deadline does not race the close).
- * - `server.maxConnections` closes extra sockets as they are accepted, before any HTTP parsing: the
- *   cheapest refusal there is during a flood.
+ * Fastify's options carry most of it: `requestTimeout` (headers and body, from the request's first byte),
+ * `keepAliveTimeout`, `bodyLimit` (413, refused unread when the declared length is over), `maxParamLength`,
+ * `clientErrorHandler`. What is left here, because Fastify has no option for it:
+ * - the headers timeout and how often Node checks it. Node enforces `headersTimeout` by a sweep that runs every
+ *   `connectionsCheckingInterval`, 30 s by default: with a 10 s headers timeout, a client dribbling one header
+ *   byte a second kept its socket for 30 s or more. Both are passed to Node's server through Fastify's `http`
+ *   option, with the sweep at a tenth of the timeout.
+ * - `maxConnections`: Node closes extra sockets as they are accepted, before any HTTP parsing (the cheapest
+ *   refusal there is during a flood); Fastify does not expose it, nor the `drop` event counted here.
+ * - telling a body that came too slowly from headers that did: Node reports both as one request timeout.
+ *   The guard knows which requests have their headers in, counts each kind, and answers accordingly.
+ * - a JSON error answer written straight to a socket that has no response object (the parser never produced
+ *   a request), in the service's error shape.
  */
-import { STATUS_CODES, createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HttpError } from './http.js';
 import type { Logger } from './logger.js';
@@ -31,7 +31,8 @@ export interface HttpLimits {
    */
   headersTimeoutMs: number;
   /**
-   * Time a client has to send a request's body once its headers are in. Past it: 408 if no response has
+   * Time a client has to send a request's body, on top of the headers' time: the whole request must have
+   * arrived within `headersTimeoutMs + bodyTimeoutMs` of its first byte. Past it: 408 if no response has
    * started, connection closed either way. The time the service takes to answer is not counted.
    * @default 30_000
    */
@@ -65,7 +66,7 @@ export interface ConnectionStats {
   refused: number;
   /** Connections closed because their headers did not arrive within `headersTimeoutMs`. */
   headersTimeouts: number;
-  /** Requests whose body did not arrive within `bodyTimeoutMs`. */
+  /** Requests whose body did not arrive in time. */
   bodyTimeouts: number;
   /** Connections closed because what the client sent was not HTTP the parser accepts (400, 413, 431). */
   malformed: number;
@@ -94,7 +95,7 @@ export function resolveHttpLimits(options: Partial<HttpLimits> = {}): HttpLimits
 }
 
 /**
- * How often Node's sweep looks for requests past their headers deadline: a tenth of the timeout, so a slow
+ * How often Node's sweep looks for requests past their deadlines: a tenth of the headers timeout, so a slow
  * client is dropped at most 10 % late, and never more often than every 10 ms (the sweep walks every open
  * connection) nor less often than every second.
  */
@@ -102,21 +103,7 @@ function sweepInterval(headersTimeoutMs: number): number {
   return Math.min(1_000, Math.max(10, Math.round(headersTimeoutMs / 10)));
 }
 
-/** The response to a client whose request cannot be parsed or did not arrive in time, by Node's error code. */
-function clientFailure(code: string | undefined, limits: HttpLimits): HttpError {
-  switch (code) {
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new HttpError(408, 'request_timeout', `the request headers did not arrive within ${limits.headersTimeoutMs} ms`);
-    case 'HPE_HEADER_OVERFLOW':
-      return new HttpError(431, 'headers_too_large', 'the request headers are too large');
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return new HttpError(413, 'payload_too_large', 'the chunk extensions of the body are too large');
-    default:
-      return new HttpError(400, 'bad_request', 'the request is not valid HTTP/1.1');
-  }
-}
-
-/** An error response written straight to a socket that has no `ServerResponse` (the parser never produced a request). */
+/** An error response written straight to a socket that has no `ServerResponse`. */
 function rawResponse(failure: HttpError): string {
   const body = JSON.stringify(failure.toBody());
   return (
@@ -134,21 +121,24 @@ const FLUSH_LIMIT_MS = 1_000;
 /** Refusals are logged at most this often: a flood must not become a flood of log lines. */
 const REFUSAL_LOG_EVERY_MS = 10_000;
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+/** The Fastify options that carry {@link HttpLimits}. */
+export interface GuardedServerOptions {
+  http: ServerOptions;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  bodyLimit: number;
+  clientErrorHandler: (error: Error & { code?: string }, socket: Duplex) => void;
 }
 
 /**
- * A `node:http` server that enforces {@link HttpLimits}, and counts what it refused. The request listener
- * must call {@link ConnectionGuard.watch} for each request and read bodies with the signal it returns.
+ * Enforces {@link HttpLimits} on a Fastify server, and counts what it refused: pass {@link fastifyOptions} to
+ * Fastify, then {@link attach} its server, and {@link track} each request (an `onRequest` hook).
  */
 export class ConnectionGuard {
-  readonly server: Server;
   readonly limits: HttpLimits;
   readonly #log: Logger;
-  /** Responses started and not yet closed, by socket: an error must not be written into the middle of one. */
-  readonly #responding = new WeakMap<Duplex, number>();
+  /** The request a socket is on now, and its response: a timeout with the headers in is the body's. */
+  readonly #current = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>();
   #open = 0;
   #refused = 0;
   #headersTimeouts = 0;
@@ -156,58 +146,38 @@ export class ConnectionGuard {
   #malformed = 0;
   #lastRefusalLog = Number.NEGATIVE_INFINITY;
 
-  constructor(listener: RequestListener, limits: HttpLimits, log: Logger) {
+  constructor(limits: HttpLimits, log: Logger) {
     this.limits = limits;
     this.#log = log;
-    this.server = createServer(
-      {
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: 0,
-        keepAliveTimeout: limits.idleTimeoutMs,
-        connectionsCheckingInterval: sweepInterval(limits.headersTimeoutMs),
-      },
-      listener,
-    );
-    this.server.maxConnections = limits.maxConnections;
-    this.server.on('connection', (socket: Duplex) => {
+  }
+
+  fastifyOptions(): GuardedServerOptions {
+    const { headersTimeoutMs, bodyTimeoutMs, idleTimeoutMs, maxBodyBytes } = this.limits;
+    return {
+      http: { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: sweepInterval(headersTimeoutMs) },
+      requestTimeout: headersTimeoutMs + bodyTimeoutMs,
+      keepAliveTimeout: idleTimeoutMs,
+      bodyLimit: maxBodyBytes,
+      clientErrorHandler: (error, socket) => this.#onClientError(error, socket),
+    };
+  }
+
+  attach(server: Server): void {
+    server.maxConnections = this.limits.maxConnections;
+    server.on('connection', (socket: Duplex) => {
       this.#open++;
       socket.once('close', () => this.#open--);
     });
-    this.server.on('drop', () => this.#onDrop());
-    this.server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.#onClientError(error, socket));
+    server.on('drop', () => this.#onDrop());
+  }
+
+  track(req: IncomingMessage, res: ServerResponse): void {
+    this.#current.set(req.socket, { req, res });
   }
 
   /** The counters so far. */
   stats(): ConnectionStats {
     return { open: this.#open, refused: this.#refused, headersTimeouts: this.#headersTimeouts, bodyTimeouts: this.#bodyTimeouts, malformed: this.#malformed };
-  }
-
-  /**
-   * Starts the body deadline of a request that has one. The signal it returns aborts, with a 408
-   * {@link HttpError} as its reason, when the body has not all arrived in time; undefined for a request
-   * without a body. Whether or not the handler reads the body, the connection is closed after the deadline
-   * (once the response, if one is being written, has gone).
-   */
-  watch(req: IncomingMessage, res: ServerResponse): AbortSignal | undefined {
-    const socket = req.socket;
-    this.#responding.set(socket, (this.#responding.get(socket) ?? 0) + 1);
-    res.once('close', () => this.#responding.set(socket, (this.#responding.get(socket) ?? 1) - 1));
-    if (!hasBody(req)) return undefined;
-    const controller = new AbortController();
-    const ms = this.limits.bodyTimeoutMs;
-    const timer = setTimeout(() => {
-      if (req.complete || socket.destroyed) return;
-      this.#bodyTimeouts++;
-      this.#log.debug(`${req.method ?? '?'} ${req.url ?? ''}: the body did not arrive within ${ms} ms; closing the connection`);
-      controller.abort(new HttpError(408, 'request_timeout', `the request body did not arrive within ${ms} ms`, { headers: { connection: 'close' } }));
-      if (res.headersSent) socket.destroy();
-      else res.once('finish', () => socket.destroy());
-    }, ms);
-    timer.unref();
-    const stop = (): void => clearTimeout(timer);
-    req.once('end', stop);
-    req.once('close', stop);
-    return controller.signal;
   }
 
   #onDrop(): void {
@@ -218,15 +188,37 @@ export class ConnectionGuard {
     this.#log.warn(`${this.limits.maxConnections} connections open (the limit): refusing new ones; ${this.#refused} refused so far`);
   }
 
+  #failure(code: string | undefined, socket: Duplex): { failure: HttpError; answer: boolean } {
+    const current = this.#current.get(socket);
+    const bodyPending = current !== undefined && !current.req.complete;
+    switch (code) {
+      case 'ERR_HTTP_REQUEST_TIMEOUT':
+        if (bodyPending) {
+          this.#bodyTimeouts++;
+          const ms = this.limits.headersTimeoutMs + this.limits.bodyTimeoutMs;
+          // A response already started (or sent, for a body nobody reads) cannot be followed by another.
+          return { failure: new HttpError(408, 'request_timeout', `the request body did not arrive in time (${ms} ms from the request's first byte)`), answer: !current.res.headersSent };
+        }
+        this.#headersTimeouts++;
+        return { failure: new HttpError(408, 'request_timeout', `the request headers did not arrive within ${this.limits.headersTimeoutMs} ms`), answer: true };
+      case 'HPE_HEADER_OVERFLOW':
+        this.#malformed++;
+        return { failure: new HttpError(431, 'headers_too_large', 'the request headers are too large'), answer: true };
+      case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+        this.#malformed++;
+        return { failure: new HttpError(413, 'payload_too_large', 'the chunk extensions of the body are too large'), answer: !bodyPending || !current.res.headersSent };
+      default:
+        this.#malformed++;
+        return { failure: new HttpError(400, 'bad_request', 'the request is not valid HTTP/1.1'), answer: !bodyPending || !current.res.headersSent };
+    }
+  }
+
   #onClientError(error: Error & { code?: string }, socket: Duplex): void {
-    const code = error.code;
     // A reset is the client leaving: nothing to count, nobody to answer.
-    if (code === 'ECONNRESET') return void socket.destroy();
-    if (code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#headersTimeouts++;
-    else this.#malformed++;
-    const failure = clientFailure(code, this.limits);
+    if (error.code === 'ECONNRESET') return void socket.destroy();
+    const { failure, answer } = this.#failure(error.code, socket);
     this.#log.debug(`connection closed: ${failure.status} ${failure.message}`);
-    if (!socket.writable || (this.#responding.get(socket) ?? 0) > 0) return void socket.destroy();
+    if (!answer || !socket.writable) return void socket.destroy();
     // The client may never read or close its side: the socket goes once the answer is flushed, or soon anyway.
     const limit = setTimeout(() => socket.destroy(), FLUSH_LIMIT_MS);
     limit.unref();

@@ -25,13 +25,6 @@ export function bodyObject(value: unknown, required: boolean): Body {
   return value as Body;
 }
 
-/** Refuses fields not in `allowed` (a typo such as `ammount` would otherwise be a write that did nothing). */
-export function onlyFields(body: Body, allowed: readonly string[], what: string): void {
-  for (const key of Object.keys(body)) {
-    if (!allowed.includes(key)) throw invalid(key, `${key} is not a field of ${what}; its fields are ${allowed.join(', ')}`);
-  }
-}
-
 /** Refuses an empty patch, which could only be a client bug. */
 export function someField(body: Body, allowed: readonly string[], what: string): void {
   if (!allowed.some((key) => body[key] !== undefined)) throw invalid('body', `${what} needs at least one of ${allowed.join(', ')}`);

@@ -70,7 +70,7 @@ function onSignals(service: OpenedService, log: Logger): void {
 
 async function main(): Promise<void> {
   const config = readConfig();
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   // A bug in a handler is answered with a 500 by the app; what gets here escaped every handler, and the
   // process state is unknown: log it and stop rather than serve on.
   process.on('uncaughtException', (error) => {

@@ -91,17 +91,17 @@ export async function openService(config: ServiceConfig, log: Logger): Promise<O
       // Each instance signs its invalidations, so the event log says which one fired a trigger.
       triggeredBy: `forecast-service@${hostname()}:${process.pid}`,
     });
-    const app = await createApp({ forecasts, finance, logger: log, asOf: config.asOf, cacheLabel: label, ...config.http });
+    const app = await createApp({ forecasts, finance, logger: log, asOf: config.asOf, cacheLabel: label, httpCache: config.httpCacheTtl === undefined ? false : { ttl: config.httpCacheTtl }, ...config.http });
     const opened = forecasts;
     // Forecasts read often are recomputed before they expire; every forecast, nightly (one instance per firing).
     await opened.refreshHotForecasts();
     if (config.warmCron !== undefined) {
       opened.scheduleWarm(config.warmCron, config.asOf === 'today' ? {} : { params: { asOf: config.asOf } }, {
-        timezone: 'UTC',
+        timezone: config.warmTimezone,
         onReport: (report) =>
           log.info(`scheduled warm: ${report.forecastsGenerated} computed, ${report.cacheHitsSkipped} already cached, ${report.errors.length} errors in ${report.durationSeconds.toFixed(2)} s`),
       });
-      log.info(`scheduled warm: ${config.warmCron} (UTC)`);
+      log.info(`scheduled warm: ${config.warmCron} (${config.warmTimezone})`);
     }
     return {
       app,

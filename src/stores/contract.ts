@@ -106,6 +106,18 @@ export interface Store {
    */
   deletePrefix?(prefix: string): Promise<number>;
   /**
+   * A small named set of members, each with its own deadline (epoch ms), shared by every client (Redis: a sorted
+   * set scored by deadline). Adds `member` to `index` until `expiresAt`, or moves its deadline; members whose
+   * deadline has passed are dropped. The three member methods come together or not at all (`hasMemberIndex`):
+   * the fleet keeps its members there, so listing them costs what the members cost rather than a walk of every
+   * key; a store without them lists heartbeats with `keys`.
+   */
+  addMember?(index: string, member: string, expiresAt: number): Promise<void>;
+  /** Removes `member` from `index` (nothing when it is not there). */
+  removeMember?(index: string, member: string): Promise<void>;
+  /** At most `limit` members of `index` whose deadline is after now (the store's clock), in no set order. */
+  members?(index: string, limit: number): Promise<string[]>;
+  /**
    * Called once by each cache built over this store, before any other call, with what the cache shares with
    * its stores. A store uses the cache's clock for its deadlines and timers unless it was given one itself.
    */
@@ -131,6 +143,14 @@ export interface SharedLog {
   appendLog(log: string, record: Uint8Array, maxLength: number): Promise<void>;
   /** The newest `limit` records appended at or after `sinceMs` (epoch ms), oldest first. */
   readLog(log: string, sinceMs: number, limit: number): Promise<Uint8Array[]>;
+}
+
+/** The member-index methods of a {@link Store}, all present. */
+export type MemberIndex = Required<Pick<Store, 'addMember' | 'removeMember' | 'members'>>;
+
+/** True when the store offers a member index (all three methods). */
+export function hasMemberIndex<S extends Store>(store: S): store is S & MemberIndex {
+  return typeof store.addMember === 'function' && typeof store.removeMember === 'function' && typeof store.members === 'function';
 }
 
 /** True when the store offers a shared log (both methods). */

@@ -14,7 +14,10 @@ export type OptionalStoreMethod =
   | 'keys'
   | 'deletePrefix'
   | 'appendLog'
-  | 'readLog';
+  | 'readLog'
+  | 'addMember'
+  | 'removeMember'
+  | 'members';
 
 /**
  * What a case needs from the test runner: a way to report itself skipped. vitest's test context and
@@ -338,6 +341,25 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     same(capped[capped.length - 1], bytes((total - 1) & 0xff, (total - 1) >> 8), 'the newest record is kept');
   });
 
+  define('addMember, members and removeMember keep a set of members with deadlines (addMember, removeMember, members)', ['addMember', 'removeMember', 'members'], async (store, open) => {
+    await store.addMember('fleet', 'a', later(60_000));
+    await store.addMember('fleet', 'b', later(200));
+    await store.addMember('fleet', 'c', later(60_000));
+    await store.addMember('fleet', 'a', later(60_000));
+    await store.addMember('other', 'z', later(60_000));
+    assert.deepEqual((await store.members('fleet', 100)).sort(), ['a', 'b', 'c'], 'each member once');
+    assert.equal((await store.members('fleet', 2)).length, 2, 'limit');
+    const neighbour = await open();
+    assert.deepEqual(await neighbour.members('fleet', 100), [], 'another prefix has its own indexes');
+    await store.removeMember('fleet', 'c');
+    await store.removeMember('fleet', 'never-there');
+    await sleep(200 + store.capabilities.expiryResolutionMs + 100);
+    assert.deepEqual(await store.members('fleet', 100), ['a'], 'b lapsed with its deadline, c was removed');
+    await store.addMember('fleet', 'a', later(-1_000));
+    assert.deepEqual(await store.members('fleet', 100), [], 'a deadline in the past removes the member');
+    assert.deepEqual(await store.members('other', 100), ['z'], 'indexes are kept apart by name');
+  });
+
   define('keys(pattern) matches * and ? and nothing outside the prefix (keys)', ['keys'], async (store, open) => {
     const other = await open();
     for (const key of ['user:1:a', 'user:2:a', 'user:10:b', 'order:1', 'user%3A*:x']) await store.set(key, text(key), later(60_000));
@@ -356,6 +378,8 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     if (iterate !== undefined) assert.equal(iterate, typeof store.keys === 'function', 'iterate is claimed exactly when keys() is offered');
     if (nativeExpiry !== undefined && typeof store.prune !== 'function') assert.equal(nativeExpiry, true, 'a store without prune expires entries by itself');
     assert.equal(typeof store.appendLog === 'function', typeof store.readLog === 'function', 'a shared log offers both appendLog and readLog');
+    const memberMethods = (['addMember', 'removeMember', 'members'] as const).filter((method) => typeof store[method] === 'function').length;
+    assert.ok(memberMethods === 0 || memberMethods === 3, 'a member index offers addMember, removeMember and members together');
     return Promise.resolve();
   });
 

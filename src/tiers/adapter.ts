@@ -1,5 +1,5 @@
 import type { TimeSource } from '../clock.js';
-import { capabilitiesOf, hasSharedLog, type ResolvedCapabilities, type SharedLog, type Store, type StoreWrite } from '../stores/contract.js';
+import { capabilitiesOf, hasMemberIndex, hasSharedLog, type MemberIndex, type ResolvedCapabilities, type SharedLog, type Store, type StoreWrite } from '../stores/contract.js';
 
 /**
  * Every operation the core calls on one store, chosen once when the tier is built: the store's own method where
@@ -24,6 +24,8 @@ export interface StoreOps extends Store {
   addOrSet(key: string, value: Uint8Array, expiresAt: number): Promise<boolean>;
   /** The store's shared log, when it offers both halves. */
   readonly log?: SharedLog;
+  /** The store's member index, when it offers all three methods. */
+  readonly memberIndex?: MemberIndex;
 }
 
 /**
@@ -62,6 +64,7 @@ export function adaptStore(store: Store, clock: TimeSource): StoreOps {
     ...(store.deletePrefix === undefined ? {} : { deletePrefix: store.deletePrefix.bind(store) }),
     ...(store.prune === undefined ? {} : { prune: store.prune.bind(store) }),
     ...(hasSharedLog(store) ? { log: { appendLog: store.appendLog.bind(store), readLog: store.readLog.bind(store) } } : {}),
+    ...(hasMemberIndex(store) ? { memberIndex: { addMember: store.addMember.bind(store), removeMember: store.removeMember.bind(store), members: store.members.bind(store) } } : {}),
   };
   return Object.freeze(ops);
 }

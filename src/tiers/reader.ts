@@ -267,7 +267,9 @@ export class Reader {
         else results[i] = found;
       } else missing.push(i);
     }
-    const generationAt = new Map(missing.map((index) => [index, fences.generationOf(fulls[index] as string)]));
+    // Each key's fence generation before any store read, by index into `fulls`.
+    const generationAt = new Array<number>(fulls.length);
+    for (const index of missing) generationAt[index] = fences.generationOf(fulls[index] as string);
     for (let t = 0; t < stack.tiers.length && missing.length > 0; t++) {
       const tier = stack.tiers[t] as StoreTier;
       const got = await stack.getMany(tier, missing.map((i) => stack.storeKey(fulls[i] as string)));
@@ -296,7 +298,7 @@ export class Reader {
         engine.counters.hits++;
         engine.counters.storeHits++;
         engine.sampling?.below(full, true);
-        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, generationAt.get(index) as number);
+        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, generationAt[index] as number);
         if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;
       });

@@ -1,4 +1,4 @@
-export { CronExpression, parseCron, type CronOptions, type CronTimezone } from './cron.js';
+export { checkCronTimezone, CronExpression, CronExpressionError, parseCron, type CronField, type CronOptions, type CronTimezone } from './cron.js';
 export { storeLease, type Lease, type StoreLeaseOptions } from './lease.js';
 export { Scheduler, type FiringContext, type Schedule, type SchedulerOptions, type ScheduleStatus } from './scheduler.js';
 export { timerOf, unrefTimer, type SetTimer } from './timer.js';

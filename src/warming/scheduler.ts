@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { CacheError } from '../errors.js';
 import { parseDuration } from '../ttl.js';
-import { CronExpression, type CronTimezone } from './cron.js';
+import { checkCronTimezone, CronExpression, type CronTimezone } from './cron.js';
 import type { Lease } from './lease.js';
 import { MAX_TIMER_DELAY_MS, timerOf, type SetTimer } from './timer.js';
 
@@ -70,7 +70,7 @@ export interface SchedulerOptions {
    * @default the time until the schedule's following firing, at least 1 s
    */
   leaseTtl?: number | string;
-  /** Timezone of expressions given as strings. @default 'local' */
+  /** Time zone of expressions given as strings: `'UTC'`, `'local'` or an IANA name (`'Europe/Paris'`). @default 'local' */
   timezone?: CronTimezone;
   /** Told about every failed run and every lease that could not be asked for. Failures are also counted in `status()`. */
   onError?: (error: unknown, context: FiringContext) => void;
@@ -130,14 +130,13 @@ export class Scheduler {
     if (lease !== undefined && (typeof lease.acquire !== 'function' || typeof lease.release !== 'function')) {
       throw new TypeError('lease must have acquire() and release()');
     }
-    if (timezone !== 'UTC' && timezone !== 'local') throw new TypeError(`timezone must be 'UTC' or 'local', got ${JSON.stringify(timezone)}`);
     if (onError !== undefined && typeof onError !== 'function') throw new TypeError('onError must be a function');
     this.#clock = clock;
     this.#setTimer = setTimer;
     this.#lease = lease;
     this.#leaseTtl = leaseTtl === undefined ? undefined : parseDuration(leaseTtl, 'leaseTtl');
     if (this.#leaseTtl === 0) throw new TypeError('leaseTtl must be greater than 0');
-    this.#timezone = timezone;
+    this.#timezone = checkCronTimezone(timezone);
     this.#onError = onError;
   }
 

@@ -37,13 +37,15 @@ describe("coherence: 'tracking' on one Redis", () => {
     const [a, b] = [track(`trk-set-a-${process.pid}`, prefix), track(`trk-set-b-${process.pid}`, prefix)];
     await Promise.all([a.ready(), b.ready()]);
     await a.set('user:1', { v: 1 }, { ttl: '1h' });
+    // b hears a's write too (it is another connection); a read racing that message would not be kept.
+    await until(() => invalidated(b) >= 1, "b to hear a's write", 2_000, 2);
     expect((await b.getResult('user:1')).source).toBe('redis');
     expect((await b.getResult('user:1')).source).toBe('memory');
     expect((await a.getResult('user:1')).source).toBe('memory');
 
     const newer = await envelopeOf(REDIS_URL, prefix, { v: 2 });
     await redisCli(['-p', PORT, '-x', 'SET', `${prefix}user:1`], newer);
-    await until(() => invalidated(a) >= 1 && invalidated(b) >= 1, 'both instances to hear the outside SET', 2_000, 2);
+    await until(() => invalidated(a) >= 1 && invalidated(b) >= 2, 'both instances to hear the outside SET', 2_000, 2);
     for (const cache of [a, b]) {
       const read = await cache.getResult('user:1');
       expect(read).toMatchObject({ ok: true, value: { v: 2 }, source: 'redis' });

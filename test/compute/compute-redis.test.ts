@@ -53,7 +53,13 @@ function countedStore(store: Store): { store: Store; reads: () => number; hold: 
       return (store.getMany as (k: readonly string[]) => Promise<(Uint8Array | undefined)[]>).call(store, keys);
     },
   });
-  return { store: counted, reads: () => reads, hold: (next) => (gate = next) };
+  return {
+    store: counted,
+    reads: () => reads,
+    hold: (next) => {
+      gate = next;
+    },
+  };
 }
 
 describe('cold keys over Redis', () => {

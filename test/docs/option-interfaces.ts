@@ -25,6 +25,9 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'MonitorOptions', file: 'src/observe/monitor.ts', checkDefaults: true },
   { name: 'AlertRule', file: 'src/observe/alerts.ts', checkDefaults: true },
   { name: 'MaintenanceOptions', file: 'src/observe/maintenance.ts', checkDefaults: true },
+  { name: 'FleetOptions', file: 'src/fleet/options.ts', checkDefaults: true },
+  { name: 'ServeWarmOptions', file: 'src/fleet/warms.ts', checkDefaults: true },
+  { name: 'RequestWarmOptions', file: 'src/fleet/warms.ts', checkDefaults: true },
   { name: 'MemoryOptions', file: 'src/options.ts', checkDefaults: true },
   { name: 'StoreTierOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
   { name: 'BreakerOptions', file: 'src/tiers/store-tier.ts', checkDefaults: true },
@@ -35,6 +38,7 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'GetOrSetOptions', file: 'src/compute/types.ts', checkDefaults: true },
   { name: 'LeaseOptions', file: 'src/compute/types.ts', checkDefaults: true },
   { name: 'GetOptions', file: 'src/api-types.ts', checkDefaults: true },
+  { name: 'PatternOptions', file: 'src/api-types.ts', checkDefaults: true },
   { name: 'RedisStoreOptions', file: 'src/stores/redis/options.ts', checkDefaults: true },
   { name: 'MemcachedStoreOptions', file: 'src/stores/memcached.ts', checkDefaults: true },
   { name: 'SqliteStoreOptions', file: 'src/stores/sqlite.ts', checkDefaults: true },
@@ -45,6 +49,12 @@ export const SECTIONS: readonly OptionSection[] = [
   { name: 'OtelOptions', file: 'src/observe/otel.ts', checkDefaults: true },
   { name: 'TiercacheKeyvOptions', file: 'src/integrations/keyv.ts', checkDefaults: true },
   { name: 'CreateLoaderOptions', file: 'src/integrations/dataloader.ts', checkDefaults: true },
+  { name: 'HttpCacheSetup', file: 'src/http/options.ts', checkDefaults: true },
+  { name: 'RouteCacheOptions', file: 'src/http/options.ts', checkDefaults: true },
+  { name: 'InvalidateAfterOptions', file: 'src/http/options.ts', checkDefaults: true },
+  { name: 'FastifyHttpCacheExtras', file: 'src/http/fastify.ts', checkDefaults: true },
+  { name: 'HonoHttpCacheExtras', file: 'src/http/hono.ts', checkDefaults: true },
+  { name: 'DashboardOptions', file: 'src/dashboard/options.ts', checkDefaults: true },
 ];
 
 export interface DeclaredOption {

@@ -116,7 +116,8 @@ export function captureLogger(): { logger: Logger; lines: string[] } {
 
 /** The service, in this process, over fresh files in `dir`, listening on a free loopback port. */
 export async function startInProcess(dir: string, env: Record<string, string> = {}, logger?: Logger): Promise<{ service: OpenedService; url: string }> {
-  const config = configFromEnv({ PORT: '0', FORECAST_DB: join(dir, 'finance.db'), CACHE_DB: join(dir, 'cache.db'), FORECAST_DEMO_USERS: '3', ...env }, dir);
+  // The HTTP response cache is off unless a test turns it on: most tests look at where the ForecastCache answered.
+  const config = configFromEnv({ PORT: '0', FORECAST_DB: join(dir, 'finance.db'), CACHE_DB: join(dir, 'cache.db'), FORECAST_DEMO_USERS: '3', FORECAST_HTTP_CACHE: 'off', ...env }, dir);
   const service = await openService(config, logger ?? createLogger({ level: 'silent', write: () => undefined }));
   try {
     const { url } = await service.app.listen(0, '127.0.0.1');
@@ -149,7 +150,7 @@ const children = new Set<ChildService>();
 export async function startChild(env: Record<string, string>, ms = 20_000): Promise<ChildService> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/service/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', FORECAST_HTTP_CACHE: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('the service process did not start');

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Decimal } from 'decimal.js';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { call, startChild, stopChildren, tempDir, type BalanceJson, type ForecastBody, type TransactionJson, type WriteBody } from './helpers.js';
@@ -66,6 +67,31 @@ describe('two service instances over Redis and one finance database', () => {
     for (let i = 0; i < 3; i++) expect((await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE)).body.value).toEqual(fresh.body.value);
     await b.waitForLine(/bus: .* invalidated by instance /, 3_000);
 
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+  });
+
+  it('a write through A drops the response B cached at the HTTP layer', { timeout: 60_000 }, async () => {
+    const prefix = `${PREFIX}http:`;
+    const shared = { FORECAST_DB: join(temp.dir, 'finance-http.db'), REDIS_URL, CACHE_PREFIX: prefix, FORECAST_HTTP_CACHE: '10m', FORECAST_WARM_CRON: 'off' };
+    const a = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'a-http-cache.db') });
+    const b = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'b-http-cache.db') });
+    const first = await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE);
+    expect(first.headers.get('x-cache')).toBe('miss');
+    expect((await call(b.url, 'GET', BALANCE)).headers.get('x-cache')).toBe('hit');
+    // The responses live in the shared cache: A answers B's from Redis.
+    expect((await call(a.url, 'GET', BALANCE)).headers.get('x-cache')).toBe('hit');
+
+    const added = await call(a.url, 'POST', '/users/user_1/transactions', { body: { date: '2025-12-31', amount: '75.00', type: 'expense', category: 'books' } });
+    expect(added.status).toBe(201);
+    let seen: { state: string | null; body: ForecastBody<BalanceJson> } | undefined;
+    await until(async () => {
+      const reply = await call<ForecastBody<BalanceJson>>(b.url, 'GET', BALANCE);
+      seen = { state: reply.headers.get('x-cache'), body: reply.body };
+      return seen.body.value.startBalance !== first.body.value.startBalance;
+    }, 'instance B to drop its cached response', 3_000, 20);
+    expect(seen?.body.value.startBalance).toBe(new Decimal(first.body.value.startBalance).minus('75.00').toFixed());
+    expect((await call(b.url, 'GET', BALANCE)).headers.get('x-cache')).toBe('hit');
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
   });

@@ -18,6 +18,7 @@ describe('configFromEnv', () => {
       redisUrl: undefined,
       cachePrefix: 'forecast-service:',
       logLevel: 'info',
+      logFormat: 'text',
     });
     expect(config.demo).toEqual({ users: 5, months: 12, seed: 42, endDate: calendarDay(2025, 12, 31) });
     // The demo's data ends on a fixed day, and its forecasts are as of that day.
@@ -39,16 +40,24 @@ describe('configFromEnv', () => {
         FORECAST_DEMO_SEED: '-7',
         FORECAST_DEMO_END: '2024-06-30',
         LOG_LEVEL: 'DEBUG',
+        LOG_FORMAT: 'JSON',
       },
       '/w',
     );
-    expect(config).toMatchObject({ port: 0, host: '::1', financeDb: '/w/data/f.db', cacheDb: '/abs/c.db', redisUrl: 'redis://127.0.0.1:6380', cachePrefix: 'x:', logLevel: 'debug' });
+    expect(config).toMatchObject({ port: 0, host: '::1', financeDb: '/w/data/f.db', cacheDb: '/abs/c.db', redisUrl: 'redis://127.0.0.1:6380', cachePrefix: 'x:', logLevel: 'debug', logFormat: 'json' });
     expect(config.demo).toEqual({ users: 2, months: 24, seed: -7, endDate: calendarDay(2024, 6, 30) });
     expect(config.asOf).toEqual(calendarDay(2024, 6, 30));
     expect(configFromEnv({ FORECAST_AS_OF: 'today' }).asOf).toBe('today');
     expect(configFromEnv({}).warmCron).toBe('0 2 * * *');
     expect(configFromEnv({ FORECAST_WARM_CRON: 'off' }).warmCron).toBeUndefined();
     expect(configFromEnv({ FORECAST_WARM_CRON: '0 1 * * SUN' }).warmCron).toBe('0 1 * * SUN');
+    expect(configFromEnv({}).warmTimezone).toBe('UTC');
+    expect(configFromEnv({}).httpCacheTtl).toBeUndefined();
+    expect(configFromEnv({ FORECAST_HTTP_CACHE: '5m' }).httpCacheTtl).toBe(300_000);
+    expect(configFromEnv({ FORECAST_HTTP_CACHE: '1500' }).httpCacheTtl).toBe(1_500);
+    expect(configFromEnv({ FORECAST_HTTP_CACHE: 'OFF' }).httpCacheTtl).toBeUndefined();
+    expect(configFromEnv({ FORECAST_WARM_TZ: 'Europe/Paris' }).warmTimezone).toBe('Europe/Paris');
+    expect(configFromEnv({ FORECAST_WARM_TZ: 'local' }).warmTimezone).toBe('local');
     expect(configFromEnv({ FORECAST_AS_OF: '2025-03-31' }).asOf).toEqual(calendarDay(2025, 3, 31));
     expect(configFromEnv({ FORECAST_DEMO: 'off' })).toMatchObject({ demo: undefined, asOf: 'today' });
   });
@@ -58,12 +67,17 @@ describe('configFromEnv', () => {
       [{ PORT: '80a' }, 'PORT'],
       [{ PORT: '70000' }, 'PORT'],
       [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+      [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT'],
       [{ FORECAST_DEMO: 'maybe' }, 'FORECAST_DEMO'],
       [{ FORECAST_DEMO_END: '2025-02-30' }, 'FORECAST_DEMO_END'],
       [{ FORECAST_AS_OF: 'yesterday' }, 'FORECAST_AS_OF'],
       [{ FORECAST_DEMO_USERS: '0' }, 'FORECAST_DEMO_USERS'],
       [{ REDIS_URL: '127.0.0.1:6379' }, 'REDIS_URL'],
       [{ FORECAST_WARM_CRON: '0 25 * * *' }, 'FORECAST_WARM_CRON'],
+      [{ FORECAST_WARM_TZ: 'Europe/Atlantis' }, 'FORECAST_WARM_TZ'],
+      [{ FORECAST_HTTP_CACHE: 'soon' }, 'FORECAST_HTTP_CACHE'],
+      [{ FORECAST_HTTP_CACHE: '0' }, 'FORECAST_HTTP_CACHE'],
+      [{ FORECAST_WARM_TZ: 'Europe/Atlantis', FORECAST_WARM_CRON: 'off' }, 'FORECAST_WARM_TZ'],
     ];
     for (const [env, variable] of cases) {
       let error: unknown;
@@ -167,5 +181,20 @@ describe('logger', () => {
     const lines: string[] = [];
     createLogger({ level: 'info', write: (line) => lines.push(line) }).info('GET /x -> 400 \nfake is not a parameter');
     expect(lines).toEqual(['info  GET /x -> 400 \\u000afake is not a parameter']);
+  });
+
+  it('writes pino JSON lines with format json: the level, the message, fields and the error', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) });
+    log.debug('hidden');
+    log.info('GET /users/u/dashboard -> hit (memory) 0.20 ms', { cache: { source: 'memory' } });
+    log.error('GET /users -> 500', new Error('disk on fire'));
+    expect(lines).toHaveLength(2);
+    const [read, failure] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(read).toMatchObject({ level: 30, msg: 'GET /users/u/dashboard -> hit (memory) 0.20 ms', cache: { source: 'memory' } });
+    expect(typeof read?.time).toBe('number');
+    expect(failure).toMatchObject({ level: 50, msg: 'GET /users -> 500', err: { type: 'Error', message: 'disk on fire' } });
+    expect(log.pino.level).toBe('info');
+    expect(() => createLogger({ format: 'xml' as 'json' })).toThrow(/format must be one of text, json/);
   });
 });

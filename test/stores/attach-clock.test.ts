@@ -18,7 +18,7 @@ describe('a store built without a clock runs on the clock of the cache it serves
     const db = new Database(':memory:');
     const clock = createFakeClock();
     const store = sqliteStore({ database: db, pruneInterval: 60_000 });
-    const cache = new Cache({ clock, stores: [store] });
+    const cache = new Cache({ clock, stores: [store], fleet: false });
     try {
       const rows = () => db.prepare('SELECT count(*) AS n FROM tiercache_entries').pluck().get() as number;
       await cache.set('k', 'v', { ttl: '10s' });
@@ -38,7 +38,7 @@ describe('a store built without a clock runs on the clock of the cache it serves
     const directory = tempDir();
     const clock = createFakeClock();
     const store = fileStore({ directory, cleanupInterval: 60_000 });
-    const cache = new Cache({ clock, stores: [store] });
+    const cache = new Cache({ clock, stores: [store], fleet: false });
     const files = () => (fs.readdirSync(directory, { recursive: true }) as string[]).filter((name) => fs.statSync(path.join(directory, name)).isFile());
     try {
       await cache.set('read', 'v', { ttl: '10s' });

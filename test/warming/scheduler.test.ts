@@ -222,7 +222,21 @@ describe('Scheduler', () => {
     expect(() => scheduler.add({ name: 'y', cron: '* * * * *', run: 'go' as unknown as typeof run })).toThrow(/run must be a function/);
     expect(() => new Scheduler({ leaseTtl: 0 })).toThrow(/leaseTtl must be greater than 0/);
     expect(() => new Scheduler({ leaseTtl: 'soon' })).toThrow(/leaseTtl must be a duration/);
-    expect(() => new Scheduler({ timezone: 'CET' as 'UTC' })).toThrow(/timezone/);
+    expect(() => new Scheduler({ timezone: 'Mars/Olympus_Mons' })).toThrow(/timezone "Mars\/Olympus_Mons" is not a known IANA time zone/);
+  });
+
+  it('a nightly 02:00 Europe/Paris schedule fires at 02:00 Paris time on both sides of a DST change, read from the clock', async () => {
+    // 24 October 2026, 12:00Z: Paris is on summer time (UTC+2) until 25 October 01:00Z.
+    const clock = createFakeClock(Date.UTC(2026, 9, 24, 12));
+    const timers = createFakeTimers(clock);
+    const scheduler = new Scheduler({ timezone: 'Europe/Paris', clock, setTimer: timers.setTimer });
+    running.push(scheduler);
+    const fired: string[] = [];
+    scheduler.add({ name: 'nightly', cron: '0 2 * * *', run: ({ fireAt }) => (fired.push(fireAt.toISOString()), Promise.resolve()) });
+    expect(scheduler.status('nightly')?.nextRunAt?.toISOString()).toBe('2026-10-25T00:00:00.000Z');
+    await timers.advance(3 * 86_400_000);
+    // 02:00 CEST, then 02:00 CET (an hour later in UTC) once winter time has begun.
+    expect(fired).toStrictEqual(['2026-10-25T00:00:00.000Z', '2026-10-26T01:00:00.000Z', '2026-10-27T01:00:00.000Z']);
   });
 
   it('the default timers never keep the process alive', () => {

@@ -4,10 +4,24 @@ import { formatDay } from '../../forecast/data/calendar.js';
 import type { ForecastWarmOptions } from '../../forecast/types.js';
 import { parseForecastKey } from '../../forecast/keys.js';
 import { invalid, notFound } from '../http.js';
-import { bodyObject, bool, day, instantParam, integerParam, onlyFields, stringList } from '../input.js';
+import { bodyObject, bool, day, instantParam, integerParam, stringList } from '../input.js';
+import * as schema from '../schemas.js';
 import { plural, required, type Context, type Mutable, type Reply, type Route, type Scope } from './route.js';
 
-const WARM_FIELDS = ['userIds', 'metrics', 'horizons', 'algorithms', 'force'] as const;
+const REFRESH = schema.objectBody('a refresh', { metric: { type: 'string', description: 'one metric (all of the user’s forecasts when left out)' } }, [], true);
+const DATE_RANGE = schema.objectBody('a date range', { from: schema.day, to: schema.day }, ['from', 'to']);
+const WARM = schema.objectBody(
+  'a warm request',
+  {
+    userIds: schema.stringList('user ids (every user when left out)'),
+    metrics: schema.stringList('metrics (every metric when left out)'),
+    horizons: schema.stringList('horizons such as 30d or 1y'),
+    algorithms: schema.stringList('algorithms'),
+    force: { ...schema.bool, description: 'true or false: recompute forecasts already cached' },
+  },
+  [],
+  true,
+);
 
 /** What the admin routes read of the service around them. */
 export interface ServiceView {
@@ -39,12 +53,12 @@ export class AdminRoutes {
 
   operations(): Route[] {
     return [
-      { method: 'POST', path: '/users/:id/refresh', summary: 'manual refresh of the user’s forecasts { metric? }', handle: (context) => this.#refresh(context) },
-      { method: 'POST', path: '/users/:id/invalidate-range', summary: 'data of the days { from, to } was corrected: invalidate the forecasts that read it', handle: (context) => this.#invalidateRange(context) },
-      { method: 'POST', path: '/warm', summary: 'compute forecasts ahead of demand { userIds?, metrics?, horizons?, algorithms?, force? }', handle: (context) => this.#warm(context) },
+      { method: 'POST', path: '/users/:id/refresh', summary: 'manual refresh of the user’s forecasts { metric? }', body: REFRESH, handle: (context) => this.#refresh(context) },
+      { method: 'POST', path: '/users/:id/invalidate-range', summary: 'data of the days { from, to } was corrected: invalidate the forecasts that read it', body: DATE_RANGE, handle: (context) => this.#invalidateRange(context) },
+      { method: 'POST', path: '/warm', summary: 'compute forecasts ahead of demand { userIds?, metrics?, horizons?, algorithms?, force? }', body: WARM, handle: (context) => this.#warm(context) },
       { method: 'GET', path: '/stats', summary: 'cache statistics, and where forecast reads were answered', handle: () => this.#stats() },
       { method: 'GET', path: '/report', summary: 'the cache’s performance report: hit rates and trends, latency, memory, key groups, alerts, recommendations', handle: () => this.#report() },
-      { method: 'GET', path: '/events', summary: 'the invalidation log, ?since=<ISO>&limit=1..1000', query: ['since', 'limit'], handle: (context) => this.#events(context) },
+      { method: 'GET', path: '/events', summary: 'the invalidation log, ?since=<ISO>&limit=1..1000', query: { since: 'events at or after this ISO date or date-time', limit: 'at most this many events, 1 to 1000 (100 when left out)' }, handle: (context) => this.#events(context) },
       { method: 'GET', path: '/keys/:key', summary: 'what the cache knows of one forecast key', handle: (context) => this.#keyInfo(context) },
     ];
   }
@@ -55,30 +69,27 @@ export class AdminRoutes {
     const scope = this.#scope;
     const user = scope.user(params.id);
     const input = bodyObject(await body(), false);
-    onlyFields(input, ['metric'], 'a refresh');
     const metric = input.metric === undefined ? undefined : scope.knownMetric(input.metric, 'metric');
     const invalidated = await scope.forecasts.manualRefresh({ userId: user.id, ...(metric === undefined ? {} : { metric }) });
     scope.log.info(`manual refresh for ${user.id}${metric === undefined ? '' : ` (${metric})`}: ${plural(invalidated, 'forecast')} invalidated (manual_refresh)`);
-    return { body: { userId: user.id, invalidated } };
+    return { body: { userId: user.id, invalidated }, users: [user.id] };
   }
 
   async #invalidateRange({ params, body }: Context): Promise<Reply> {
     const scope = this.#scope;
     const user = scope.user(params.id);
     const input = bodyObject(await body(), true);
-    onlyFields(input, ['from', 'to'], 'a date range');
     const from = day(required(input, 'from'), 'from');
     const to = day(required(input, 'to'), 'to');
     if (to < from) throw invalid('to', `to ${formatDay(to)} is before from ${formatDay(from)}`);
     const invalidated = await scope.forecasts.invalidateByDateRange(user.id, from, to);
     scope.log.info(`data corrected for ${user.id} from ${formatDay(from)} to ${formatDay(to)}: ${plural(invalidated, 'forecast')} invalidated (historical_data_corrected)`);
-    return { body: { userId: user.id, from: formatDay(from), to: formatDay(to), invalidated } };
+    return { body: { userId: user.id, from: formatDay(from), to: formatDay(to), invalidated }, users: [user.id] };
   }
 
   async #warm({ body }: Context): Promise<Reply> {
     const scope = this.#scope;
     const input = bodyObject(await body(), false);
-    onlyFields(input, WARM_FIELDS, 'a warm request');
     const asOfDay = scope.asOfDay();
     const options: Mutable<ForecastWarmOptions> = {};
     if (input.userIds !== undefined) {

@@ -41,14 +41,27 @@ export class ForecastRoutes {
         method: 'GET',
         path: '/users/:id/forecasts/:metric',
         summary: 'one forecast through the cache: ?horizon=30d&algorithm=linear&asOf=YYYY-MM-DD (&goal= for goal_progress, &category= for expenses/income)',
-        query: ['horizon', 'algorithm', 'asOf', 'goal', 'category'],
+        query: {
+          horizon: 'how far ahead: a whole number of d, w, m or y (7d, 12w, 6m, 1y), at most 5y; the metric’s usual horizon when left out',
+          algorithm: 'one of the metric’s algorithms (balance: linear, seasonal; burn_rate: simple, ema…)',
+          asOf: "the day the forecast is as of, 'YYYY-MM-DD'; the service’s as-of day when left out",
+          goal: 'the goal id, for goal_progress',
+          category: 'one category, for expenses and income',
+        },
+        httpCache: true,
         handle: (context) => this.#forecast(context),
       },
       {
         method: 'GET',
         path: '/users/:id/dashboard',
         summary: 'balance 30d, burn rate 90d, runway 1y and every goal’s progress (?balance=&burn_rate=&runway= horizons, &asOf=)',
-        query: ['balance', 'burn_rate', 'runway', 'asOf'],
+        query: {
+          balance: 'horizon of the balance projection (30d when left out)',
+          burn_rate: 'horizon of the burn rate (90d when left out)',
+          runway: 'horizon of the runway (1y when left out)',
+          asOf: "the day the dashboard is as of, 'YYYY-MM-DD'",
+        },
+        httpCache: true,
         handle: (context) => this.#dashboard(context),
       },
     ];
@@ -58,7 +71,8 @@ export class ForecastRoutes {
   async #read(label: string, request: ForecastRequest): Promise<ForecastRead> {
     const read = await this.#scope.forecasts.getForecastResult(request);
     this.#sources.set(read.source, (this.#sources.get(read.source) ?? 0) + 1);
-    this.#scope.log.info(`${label} -> ${outcomeText(read)}`);
+    // The text line is the message; a JSON line carries the same facts as fields.
+    this.#scope.log.info(`${label} -> ${outcomeText(read)}`, { forecast: { key: read.key, source: read.source, joined: read.joined, ms: round(read.ms) } });
     return { key: read.key, value: read.value, cache: { source: read.source, ms: round(read.ms) } };
   }
 

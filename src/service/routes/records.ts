@@ -4,14 +4,46 @@ import { DuplicateRecordError, RecordNotFoundError } from '../../forecast/data/e
 import type { Goal, GoalPatch, NewGoal, NewTransaction, RecordChange, Transaction, TransactionPatch } from '../../forecast/data/types.js';
 import type { InvalidationTrigger } from '../../forecast/triggers.js';
 import { HttpError, invalid, notFound } from '../http.js';
-import { bodyObject, day, money, onlyFields, optionalText, recordId, someField, text, transactionType } from '../input.js';
+import { bodyObject, day, money, optionalText, recordId, someField, text, transactionType } from '../input.js';
 import { goalJson, transactionJson, userJson, type Json } from '../json.js';
+import * as schema from '../schemas.js';
 import { plural, required, type Context, type Mutable, type Reply, type Route, type Scope } from './route.js';
 
-const TRANSACTION_FIELDS = ['id', 'date', 'amount', 'type', 'category', 'description'] as const;
 const TRANSACTION_PATCH_FIELDS = ['date', 'amount', 'type', 'category', 'description'] as const;
-const GOAL_FIELDS = ['id', 'name', 'target', 'saved', 'createdAt', 'deadline', 'monthlyContribution'] as const;
 const GOAL_PATCH_FIELDS = ['name', 'target', 'saved', 'deadline', 'monthlyContribution'] as const;
+
+const TRANSACTION = schema.objectBody(
+  'a transaction',
+  { id: schema.recordId, date: schema.day, amount: schema.money, type: schema.transactionType, category: schema.text, description: schema.nullable(schema.optionalText) },
+  ['date', 'amount', 'type', 'category'],
+);
+const TRANSACTION_PATCH = schema.objectBody('a transaction patch', {
+  date: schema.day,
+  amount: schema.money,
+  type: schema.transactionType,
+  category: schema.text,
+  description: schema.nullable(schema.optionalText),
+});
+const GOAL = schema.objectBody(
+  'a goal',
+  {
+    id: schema.recordId,
+    name: schema.text,
+    target: schema.money,
+    saved: schema.nullable(schema.money),
+    createdAt: schema.nullable(schema.day),
+    deadline: schema.nullable(schema.day),
+    monthlyContribution: schema.nullable(schema.money),
+  },
+  ['name', 'target'],
+);
+const GOAL_PATCH = schema.objectBody('a goal patch', {
+  name: schema.text,
+  target: schema.money,
+  saved: schema.money,
+  deadline: schema.nullable(schema.day),
+  monthlyContribution: schema.nullable(schema.money),
+});
 
 /**
  * The data layer refused a write the service let through (a transaction dated before its user's opening
@@ -23,6 +55,11 @@ function storeRefusal(error: unknown): unknown {
   if (!(error instanceof TypeError) && !(error instanceof RangeError)) return error;
   const field = /^(?:transaction|goal|user)\.(\w+)/.exec(error.message)?.[1];
   return new HttpError(400, 'invalid_field', error.message, { ...(field === undefined ? {} : { field }), cause: error });
+}
+
+/** The users whose forecasts a write changed: their cached responses go (a record never changes user). */
+function usersOf(change: RecordChange<Transaction> | RecordChange<Goal>): string[] {
+  return [(change.after ?? change.before).userId];
 }
 
 /** Runs a data-layer write, turning its refusals into responses. */
@@ -51,9 +88,9 @@ export class RecordRoutes {
 
   transactions(): Route[] {
     return [
-      { method: 'GET', path: '/users/:id/transactions', summary: 'the user’s transactions, ?from=&to= days', query: ['from', 'to'], handle: (context) => this.#transactions(context) },
-      { method: 'POST', path: '/users/:id/transactions', summary: 'add a transaction { date, amount, type, category, description?, id? }', handle: (context) => this.#addTransaction(context) },
-      { method: 'PATCH', path: '/transactions/:id', summary: 'change a transaction { date?, amount?, type?, category?, description? }', handle: (context) => this.#updateTransaction(context) },
+      { method: 'GET', path: '/users/:id/transactions', summary: 'the user’s transactions, ?from=&to= days', query: { from: "first day, 'YYYY-MM-DD'", to: "last day, 'YYYY-MM-DD'" }, handle: (context) => this.#transactions(context) },
+      { method: 'POST', path: '/users/:id/transactions', summary: 'add a transaction { date, amount, type, category, description?, id? }', body: TRANSACTION, handle: (context) => this.#addTransaction(context) },
+      { method: 'PATCH', path: '/transactions/:id', summary: 'change a transaction { date?, amount?, type?, category?, description? }', body: TRANSACTION_PATCH, handle: (context) => this.#updateTransaction(context) },
       { method: 'DELETE', path: '/transactions/:id', summary: 'delete a transaction', handle: (context) => this.#deleteTransaction(context) },
     ];
   }
@@ -62,8 +99,8 @@ export class RecordRoutes {
     const scope = this.#scope;
     return [
       { method: 'GET', path: '/users/:id/goals', summary: 'the user’s goals', handle: ({ params }) => ({ body: { goals: scope.finance.listGoals(scope.user(params.id).id).map(goalJson) } }) },
-      { method: 'POST', path: '/users/:id/goals', summary: 'add a goal { name, target, saved?, createdAt?, deadline?, monthlyContribution?, id? }', handle: (context) => this.#addGoal(context) },
-      { method: 'PATCH', path: '/goals/:id', summary: 'change a goal { name?, target?, saved?, deadline?, monthlyContribution? }', handle: (context) => this.#updateGoal(context) },
+      { method: 'POST', path: '/users/:id/goals', summary: 'add a goal { name, target, saved?, createdAt?, deadline?, monthlyContribution?, id? }', body: GOAL, handle: (context) => this.#addGoal(context) },
+      { method: 'PATCH', path: '/goals/:id', summary: 'change a goal { name?, target?, saved?, deadline?, monthlyContribution? }', body: GOAL_PATCH, handle: (context) => this.#updateGoal(context) },
       { method: 'DELETE', path: '/goals/:id', summary: 'delete a goal', handle: (context) => this.#deleteGoal(context) },
     ];
   }
@@ -84,7 +121,6 @@ export class RecordRoutes {
   async #addTransaction({ params, body }: Context): Promise<Reply> {
     const user = this.#scope.user(params.id);
     const input = bodyObject(await body(), true);
-    onlyFields(input, TRANSACTION_FIELDS, 'a transaction');
     const transaction: Mutable<NewTransaction> = {
       userId: user.id,
       date: day(required(input, 'date'), 'date'),
@@ -95,14 +131,13 @@ export class RecordRoutes {
     if (input.id !== undefined) transaction.id = recordId(input.id, 'id');
     if (input.description !== undefined && input.description !== null) transaction.description = optionalText(input.description, 'description');
     const change = write(() => this.#scope.finance.addTransaction(transaction));
-    return { status: 201, body: await this.#afterTransaction(change) };
+    return { status: 201, body: await this.#afterTransaction(change), users: usersOf(change) };
   }
 
   async #updateTransaction({ params, body }: Context): Promise<Reply> {
     const id = params.id ?? '';
     if (this.#scope.finance.getTransaction(id) === undefined) throw notFound(`no transaction with id ${JSON.stringify(id)}`, 'id');
     const input = bodyObject(await body(), true);
-    onlyFields(input, TRANSACTION_PATCH_FIELDS, 'a transaction patch');
     someField(input, TRANSACTION_PATCH_FIELDS, 'a transaction patch');
     const patch: Mutable<TransactionPatch> = {};
     if (input.date !== undefined) patch.date = day(input.date, 'date');
@@ -111,12 +146,12 @@ export class RecordRoutes {
     if (input.category !== undefined) patch.category = text(input.category, 'category');
     if (input.description !== undefined) patch.description = input.description === null ? null : optionalText(input.description, 'description');
     const change = write(() => this.#scope.finance.updateTransaction(id, patch));
-    return { body: await this.#afterTransaction(change) };
+    return { body: await this.#afterTransaction(change), users: usersOf(change) };
   }
 
   async #deleteTransaction({ params }: Context): Promise<Reply> {
     const change = write(() => this.#scope.finance.deleteTransaction(params.id ?? ''));
-    return { body: await this.#afterTransaction(change) };
+    return { body: await this.#afterTransaction(change), users: usersOf(change) };
   }
 
   #afterTransaction(change: RecordChange<Transaction>): Promise<Json> {
@@ -129,7 +164,6 @@ export class RecordRoutes {
   async #addGoal({ params, body }: Context): Promise<Reply> {
     const user = this.#scope.user(params.id);
     const input = bodyObject(await body(), true);
-    onlyFields(input, GOAL_FIELDS, 'a goal');
     const goal: Mutable<NewGoal> = {
       userId: user.id,
       name: text(required(input, 'name'), 'name'),
@@ -144,14 +178,13 @@ export class RecordRoutes {
       goal.monthlyContribution = money(input.monthlyContribution, 'monthlyContribution', 'non-negative');
     }
     const change = write(() => this.#scope.finance.addGoal(goal));
-    return { status: 201, body: await this.#afterGoal(change) };
+    return { status: 201, body: await this.#afterGoal(change), users: usersOf(change) };
   }
 
   async #updateGoal({ params, body }: Context): Promise<Reply> {
     const id = params.id ?? '';
     if (this.#scope.finance.getGoal(id) === undefined) throw notFound(`no goal with id ${JSON.stringify(id)}`, 'id');
     const input = bodyObject(await body(), true);
-    onlyFields(input, GOAL_PATCH_FIELDS, 'a goal patch');
     someField(input, GOAL_PATCH_FIELDS, 'a goal patch');
     const patch: Mutable<GoalPatch> = {};
     if (input.name !== undefined) patch.name = text(input.name, 'name');
@@ -162,12 +195,12 @@ export class RecordRoutes {
       patch.monthlyContribution = input.monthlyContribution === null ? null : money(input.monthlyContribution, 'monthlyContribution', 'non-negative');
     }
     const change = write(() => this.#scope.finance.updateGoal(id, patch));
-    return { body: await this.#afterGoal(change) };
+    return { body: await this.#afterGoal(change), users: usersOf(change) };
   }
 
   async #deleteGoal({ params }: Context): Promise<Reply> {
     const change = write(() => this.#scope.finance.deleteGoal(params.id ?? ''));
-    return { body: await this.#afterGoal(change) };
+    return { body: await this.#afterGoal(change), users: usersOf(change) };
   }
 
   #afterGoal(change: RecordChange<Goal>): Promise<Json> {

@@ -8,6 +8,7 @@ import { horizonDays, isHorizon } from '../../forecast/horizon.js';
 import { invalid, notFound } from '../http.js';
 import { day, type Body } from '../input.js';
 import type { Logger } from '../logger.js';
+import type { JsonSchema } from '../schemas.js';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -17,6 +18,8 @@ export interface Reply {
   body: unknown;
   /** Sends `body` (a string) as is with this content type, instead of as JSON. */
   contentType?: string;
+  /** The users whose forecasts a write changed: their responses cached at the HTTP layer are invalidated. */
+  users?: readonly string[];
 }
 
 export interface Context {
@@ -31,8 +34,15 @@ export interface Route {
   readonly method: Method;
   readonly path: string;
   readonly summary: string;
-  /** Query parameters the route reads; any other is refused (a typo would otherwise be silently ignored). */
-  readonly query?: readonly string[];
+  /**
+   * Query parameters the route reads, with what each means (for the OpenAPI document); any other is refused
+   * (a typo would otherwise be silently ignored).
+   */
+  readonly query?: Readonly<Record<string, string>>;
+  /** The JSON schema of the body, for a route that reads one. */
+  readonly body?: JsonSchema;
+  /** A GET whose responses are cached at the HTTP layer (when the service runs one), tagged by the `:id` user. */
+  readonly httpCache?: boolean;
   readonly handle: (context: Context) => Promise<Reply> | Reply;
 }
 

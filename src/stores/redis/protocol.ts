@@ -1,6 +1,8 @@
 // What the store needs to know about Redis itself: its limits, how Cluster assigns hash slots, and how
 // keys, globs and replies cross the ioredis boundary.
 
+import clusterKeySlot from 'cluster-key-slot';
+
 /** Redis refuses bulk strings above `proto-max-bulk-len`, 512 MiB unless reconfigured. */
 export const MAX_VALUE_BYTES = 512 * 1024 * 1024;
 /** Keys per MGET/UNLINK: one huge multi-key command would stall every other client of the single-threaded server. */
@@ -13,19 +15,16 @@ export const QUIT_TIMEOUT_MS = 2000;
 export const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 export const HASH_SLOTS = 16384;
 
-const CRC16_TABLE = (() => {
-  const table = new Uint16Array(256);
-  for (let byte = 0; byte < 256; byte++) {
-    let crc = byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    table[byte] = crc;
-  }
-  return table;
-})();
-
-function crc16(bytes: Uint8Array, start: number, end: number): number {
+/**
+ * CRC16/XMODEM, kept by hand for the one key shape cluster-key-slot gets wrong (see {@link redisHashSlot}).
+ * Bitwise rather than by table: it runs only for keys whose first `{` is directly followed by `}`.
+ */
+function crc16(bytes: Uint8Array): number {
   let crc = 0;
-  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
   return crc;
 }
 
@@ -34,17 +33,19 @@ function crc16(bytes: Uint8Array, start: number, end: number): number {
  * non-empty `{...}` section (the first `{` and the first `}` after it), only that section is hashed, so
  * keys sharing a hash tag share a slot.
  *
+ * The CRC is cluster-key-slot's (the library ioredis routes with), given the key's bytes as Node encodes them
+ * (its own string encoder writes a lone surrogate differently from what the server receives). It reads a key
+ * whose first braces are empty, `{}a}b`, as having the tag `a`, where Redis hashes the whole key; that shape
+ * is hashed here.
+ *
  * @example
  * redisHashSlot('{user:1}:profile') === redisHashSlot('{user:1}:orders'); // true: same hash tag
  */
 export function redisHashSlot(key: string | Uint8Array): number {
-  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
   const open = bytes.indexOf(0x7b);
-  if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1);
-    if (close > open + 1) return crc16(bytes, open + 1, close) % HASH_SLOTS;
-  }
-  return crc16(bytes, 0, bytes.length) % HASH_SLOTS;
+  if (open !== -1 && bytes[open + 1] === 0x7d && bytes.indexOf(0x7d, open + 2) !== -1) return crc16(bytes) % HASH_SLOTS;
+  return clusterKeySlot(bytes);
 }
 
 /** True when the prefix holds a non-empty `{...}`, so every key of the store (and its index) shares one hash slot. */

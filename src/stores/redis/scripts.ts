@@ -96,3 +96,16 @@ export const CERTIFY_SCRIPT = lua(`if redis.call('ZSCORE', KEYS[1], ARGV[1]) the
 end
 return 0`);
 
+/**
+ * addMember: KEYS[1] the member index (a sorted set scored by deadline), ARGV[1] the deadline, ARGV[2] the
+ * member, ARGV[3] now (the store's clock). Drops the members whose deadline has passed, and makes the set
+ * expire with its last member, so an index nobody writes any more goes by itself.
+ */
+export const ADD_MEMBER_SCRIPT = lua(`redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(tonumber(last[2]) - tonumber(ARGV[3])))) end
+return 1`);
+/** members: KEYS[1] the member index, ARGV[1] now, ARGV[2] the most members returned. Drops expired members first. */
+export const MEMBERS_SCRIPT = lua(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)`);

@@ -5,7 +5,7 @@ import type { Client, CommandLine } from './connection.js';
 import type { RedisStoreOptions } from './options.js';
 import { RedisIndexedConnection } from './prefix-index.js';
 import { escapeRedisGlob, MAX_VALUE_BYTES, MULTI_KEY_CHUNK, SCAN_COUNT, toBuffer, toBytes } from './protocol.js';
-import { REPLACE_IF_SCRIPT } from './scripts.js';
+import { ADD_MEMBER_SCRIPT, MEMBERS_SCRIPT, REPLACE_IF_SCRIPT } from './scripts.js';
 
 /**
  * A {@link Store} on Redis (standalone or Cluster) through ioredis. Values are stored as raw bytes under
@@ -111,6 +111,15 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     const out: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(keys.length).fill(undefined);
     if (keys.length === 0) return out;
     const fullKeys = keys.map((key) => this.prefix + key);
+    if (this.cluster === undefined) {
+      // One server: one MGET, without the grouping by slot a cluster needs.
+      const replies = await this.run('MGET', undefined, (client) => client.mgetBuffer(fullKeys));
+      for (let i = 0; i < replies.length; i++) {
+        const reply = replies[i];
+        if (reply !== null && reply !== undefined) out[i] = toBytes(reply);
+      }
+      return out;
+    }
     await this.run('MGET', undefined, (client) =>
       Promise.all(
         this.slotGroups(fullKeys).map(async (indexes) => {
@@ -209,6 +218,27 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
       if (value !== undefined) out.push(toBytes(value));
     }
     return out.reverse();
+  }
+
+  async addMember(index: string, member: string, expiresAt: number): Promise<void> {
+    assertStoreKeys(this.name, [index, member]);
+    const now = this.clock.now();
+    const ttl = this.ttl(expiresAt, index, now);
+    if (ttl === undefined) return this.removeMember(index, member);
+    // Scored by the deadline on the store's clock (capped like every TTL), never by the server's clock.
+    await this.run('ZADD', index, (client) => this.evalScript(client, ADD_MEMBER_SCRIPT, [this.prefix + index], [String(now + ttl), member, String(now)]));
+  }
+
+  async removeMember(index: string, member: string): Promise<void> {
+    assertStoreKeys(this.name, [index, member]);
+    await this.run('ZREM', index, (client) => client.zrem(this.prefix + index, member));
+  }
+
+  async members(index: string, limit: number): Promise<string[]> {
+    assertStoreKey(this.name, index);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`members: limit must be a whole number >= 1, got ${String(limit)}`);
+    const reply = await this.run('ZRANGE', index, (client) => this.evalScript(client, MEMBERS_SCRIPT, [this.prefix + index], [String(this.clock.now()), String(limit)]));
+    return Array.isArray(reply) ? reply.filter((member): member is string => typeof member === 'string') : [];
   }
 
   keys(pattern: string): AsyncIterable<string> {
