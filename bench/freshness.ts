@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { redisBus } from '../src/bus/redis.js';
 import { Cache } from '../src/cache.js';
 import { redisStore } from '../src/stores/redis.js';
+import { nextMessage } from './lib/bus-hop.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_HOST = new URL(REDIS_URL).hostname;
@@ -480,25 +481,10 @@ async function taggedGet(contender: string, tagCount: number): Promise<TaggedGet
 type ToPeer = { type: 'start' } | { type: 'stop' } | { type: 'exit' };
 type FromPeer = { type: 'ready' } | { type: 'started' } | ({ type: 'result' } & PingStats);
 
-function nextMessage<T extends FromPeer>(child: ChildProcess, accept: (m: FromPeer) => m is T, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onMessage = (m: FromPeer) => {
-      if (!accept(m)) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(m);
-    };
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`ping-peer: no reply within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-  });
-}
 
 /** Runs `during` while the peer PINGs Redis back to back; returns the peer's PING latencies. */
 async function pinged(child: ChildProcess, during: () => Promise<void>): Promise<PingStats> {
-  const started = nextMessage(child, (m): m is { type: 'started' } => m.type === 'started', 10_000);
+  const started = nextMessage(child, (m: FromPeer): m is { type: 'started' } => m.type === 'started', 10_000, 'ping-peer');
   child.send({ type: 'start' } satisfies ToPeer);
   await started;
   let failure: Error | undefined;
@@ -508,7 +494,7 @@ async function pinged(child: ChildProcess, during: () => Promise<void>): Promise
     failure = error instanceof Error ? error : new Error(String(error));
   }
   // The peer is stopped either way, so a failed call does not leave it PINGing.
-  const result = nextMessage(child, (m): m is { type: 'result' } & PingStats => m.type === 'result', 10_000);
+  const result = nextMessage(child, (m: FromPeer): m is { type: 'result' } & PingStats => m.type === 'result', 10_000, 'ping-peer');
   child.send({ type: 'stop' } satisfies ToPeer);
   const r = await result;
   if (failure !== undefined) throw failure;
@@ -628,7 +614,7 @@ async function pattern(matching: number, prefix: string): Promise<PatternResult>
     const indexStart = performance.now();
     await store.buildIndex();
     indexBuildMs = performance.now() - indexStart;
-    await nextMessage(child, (m): m is { type: 'ready' } => m.type === 'ready', 30_000);
+    await nextMessage(child, (m: FromPeer): m is { type: 'ready' } => m.type === 'ready', 30_000, 'ping-peer');
 
     const pingBaseline = await pinged(child, () => sleep(1_000));
     await sleep(200);

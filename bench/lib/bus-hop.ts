@@ -65,7 +65,7 @@ function hopKind(kind: string): HopKind {
 }
 
 /** Resolves with the next message from `child` that `accept` takes; rejects after `timeoutMs`. */
-export function nextMessage<M, T extends M = M>(child: ChildProcess, accept: (m: M) => m is T, timeoutMs: number): Promise<T> {
+export function nextMessage<M, T extends M = M>(child: ChildProcess, accept: (m: M) => m is T, timeoutMs: number, who = 'bus-hop peer'): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onMessage = (m: M) => {
       if (!accept(m)) return;
@@ -75,7 +75,7 @@ export function nextMessage<M, T extends M = M>(child: ChildProcess, accept: (m:
     };
     const timer = setTimeout(() => {
       child.off('message', onMessage);
-      reject(new Error(`bus-hop peer: no reply within ${timeoutMs} ms`));
+      reject(new Error(`${who}: no reply within ${timeoutMs} ms`));
     }, timeoutMs);
     child.on('message', onMessage);
   });

@@ -1,9 +1,9 @@
 // A private redis-server for a benchmark that must read the server's own counters (INFO commandstats) without
-// other clients' traffic: started on a free loopback port, without persistence, stopped by its PID. Benchmarks
-// do not import from test/, so this is the benchmarks' own copy of the idea behind the tests' throwaway server.
+// other clients' traffic: started on a free loopback port, without persistence, stopped by its PID. The tests'
+// throwaway server restarts on a fixed port; this one only starts and stops, with the same readiness probe.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { redisAnswers } from '../../test/support/redis-server.js';
 
 export interface PrivateRedis {
   readonly port: number;
@@ -25,19 +25,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 300 });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -50,7 +37,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     await exited;
   };
   const deadline = Date.now() + 5_000;
-  while (!(await answers(port))) {
+  while (!(await redisAnswers(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`redis-server on port ${port} did not answer within 5 s`);

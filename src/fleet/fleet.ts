@@ -1,12 +1,11 @@
 import type { TimerHandle } from '../clock.js';
-import type { Engine } from '../engine.js';
 import { CacheError, DecodeError } from '../errors.js';
 import { fleetCall } from './call.js';
 import { FleetWarms } from './warms.js';
-import { monitorOf } from '../observe/monitor.js';
 import type { StoreOps } from '../tiers/adapter.js';
 import type { StoreTier } from '../tiers/store-tier.js';
 import { decodeHeartbeat, encodeHeartbeat, HOST, MAX_LISTED, MAX_TEXT, PACKAGE_VERSION, type InstanceInfo } from './info.js';
+import type { AlertSource, FleetHost } from './host.js';
 import type { ResolvedFleetOptions } from './options.js';
 
 /**
@@ -37,9 +36,11 @@ const MAX_INDEXED = 10_000;
  * `fleet.heartbeat`, `fleet.read`, `fleet.close`) and never thrown into user code.
  */
 export class Fleet {
-  readonly #engine: Engine;
+  readonly #engine: FleetHost;
   /** Fleet warm requests: the warmers this instance serves, and the requests it makes (`fleet/warms.ts`). */
   readonly warms: FleetWarms;
+  /** The firing alerts of the cache's running monitor; a monitor sets it while it runs (`observe/monitor.ts`). */
+  alertSource: AlertSource | undefined;
   readonly #options: ResolvedFleetOptions | undefined;
   readonly #tier: StoreTier | undefined;
   readonly #startedAt: number;
@@ -51,9 +52,9 @@ export class Fleet {
   /** The heartbeat slot this instance holds, on a store that cannot list keys. */
   #slot: number | undefined;
 
-  constructor(engine: Engine, options: ResolvedFleetOptions | undefined) {
+  constructor(engine: FleetHost, options: ResolvedFleetOptions | undefined) {
     this.#engine = engine;
-    this.warms = new FleetWarms(engine);
+    this.warms = new FleetWarms(engine, this);
     this.#startedAt = Math.floor(engine.clock.now());
     // Read even with `fleet: false`: such a cache (the CLI's) lists the fleet without joining it.
     this.#tier = engine.stack.markerTier;
@@ -78,14 +79,7 @@ export class Fleet {
       errors += tier.counters.errors + tier.counters.timeouts;
       return { name: tier.name.slice(0, MAX_TEXT), breaker: tier.state, hits: tier.counters.hits, misses: tier.counters.misses, errors: tier.counters.errors + tier.counters.timeouts };
     });
-    const monitor = monitorOf(engine);
-    const alerts =
-      monitor?.running === true
-        ? monitor
-            .activeAlerts()
-            .slice(0, MAX_LISTED)
-            .map((alert) => ({ name: alert.rule.slice(0, MAX_TEXT), severity: alert.severity, since: Math.floor(alert.since) }))
-        : [];
+    const alerts = (this.alertSource?.() ?? []).slice(0, MAX_LISTED).map((alert) => ({ name: alert.name.slice(0, MAX_TEXT), severity: alert.severity, since: Math.floor(alert.since) }));
     const health = this.#health(errors > this.#lastErrors);
     return {
       id: engine.sync.origin,

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { WarmRequestMessage } from '../bus/contract.js';
 import { WARM_LIMITS } from '../bus/contract.js';
 import type { TimerHandle } from '../clock.js';
-import type { Engine } from '../engine.js';
+import type { FleetHost } from './host.js';
+import type { InstanceInfo } from './info.js';
 import { CacheError, DecodeError, WarmRequestError } from '../errors.js';
 import type { StoreTier } from '../tiers/store-tier.js';
 import { parseDuration } from '../ttl.js';
@@ -114,14 +115,16 @@ function reportOf(result: unknown): { generated?: number; skipped?: number; erro
  * runs it) and the status it writes for the requester to follow, and the requests this instance makes.
  */
 export class FleetWarms {
-  readonly #engine: Engine;
+  readonly #engine: FleetHost;
+  readonly #fleet: { self(): InstanceInfo };
   readonly #served = new Map<string, Served>();
   readonly #running = new Map<string, Running>();
   #lease: Lease | undefined;
   #closed = false;
 
-  constructor(engine: Engine) {
+  constructor(engine: FleetHost, fleet: { self(): InstanceInfo }) {
     this.#engine = engine;
+    this.#fleet = fleet;
   }
 
   /** The first store: where leases and statuses live. */
@@ -169,7 +172,7 @@ export class FleetWarms {
     if (tier.state !== 'closed') return;
     const token = await fleetCall(tier, () => lease.acquire(request.id, LEASE_MS));
     if (token === undefined || this.#closed) return;
-    const fleet = this.#engine.fleet.self();
+    const fleet = this.#fleet.self();
     const now = Math.floor(this.#engine.clock.now());
     const status: FleetWarmStatus = {
       id: request.id,

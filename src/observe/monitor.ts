@@ -5,6 +5,7 @@
  */
 import type { TimerHandle } from '../clock.js';
 import type { Engine } from '../engine.js';
+import type { InstanceAlert } from '../fleet/info.js';
 import { parseDuration } from '../ttl.js';
 import { AlertBook, defaultAlertRules, resolveAlertRules, type Alert, type AlertRule } from './alerts.js';
 import { metricsOf, type MetricsSnapshot } from './snapshot.js';
@@ -131,6 +132,7 @@ export class Monitor {
     this.#ring = new Array<MonitorWindow | undefined>(this.capacity).fill(undefined);
     this.#arm();
     monitors.set(engine, this);
+    engine.fleet.alertSource = this.#alertSource;
     // On a cache already closed, this stops the monitor at once.
     this.#forget = engine.onClose(() => this.stop());
   }
@@ -226,7 +228,11 @@ export class Monitor {
     this.#forget();
     this.#forget = () => undefined;
     if (monitors.get(this.#engine) === this) monitors.delete(this.#engine);
+    if (this.#engine.fleet.alertSource === this.#alertSource) this.#engine.fleet.alertSource = undefined;
   }
+
+  /** What the fleet heartbeat shows of this monitor: its firing alerts. */
+  readonly #alertSource = (): InstanceAlert[] => this.activeAlerts().map((alert) => ({ name: alert.rule, severity: alert.severity, since: alert.since }));
 
   #arm(): void {
     this.#timer = this.#engine.clock.setTimeout(() => this.#close(), this.interval);

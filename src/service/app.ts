@@ -404,10 +404,10 @@ class ForecastService implements App {
     const monitor = parseDuration(this.#monitorInterval, 'monitorInterval') === 0 ? undefined : cache.monitor({ interval: this.#monitorInterval });
     monitor?.on('alert', (alert) => this.#log.warn(`cache alert ${alert.rule}${alert.tier === undefined ? '' : ` (${alert.tier})`}: ${alert.metric} ${alert.value} ${alert.direction} ${alert.threshold}`));
     monitor?.on('resolve', (alert) => this.#log.info(`cache alert ${alert.rule}${alert.tier === undefined ? '' : ` (${alert.tier})`} resolved: ${alert.metric} ${alert.value}`));
+    const forecasts = this.#forecasts;
+    // The keys a warm writes must be the keys reads ask for: the same as-of parameter as POST /warm.
+    const params = this.#asOf === 'today' ? undefined : { asOf: this.#asOf };
     if (this.#dashboardOptions !== false) {
-      const forecasts = this.#forecasts;
-      // The keys a warm writes must be the keys reads ask for: the same as-of parameter as POST /warm.
-      const params = this.#asOf === 'today' ? undefined : { asOf: this.#asOf };
       this.#dashboard = createDashboard({
         warmers: { forecasts: ({ signal, onProgress }) => forecasts.warm({ signal, onProgress, ...(params === undefined ? {} : { params }) }) },
         ...this.#dashboardOptions,
@@ -415,7 +415,17 @@ class ForecastService implements App {
         basePath: '/dashboard',
       });
     }
+    // `tiercache warm` reaches this instance over the bus; one instance of the fleet runs each request.
+    let stopServingWarms: () => void = () => undefined;
+    try {
+      stopServingWarms = cache.serveWarmRequests(({ force, signal, onProgress }) => forecasts.warm({ force, signal, onProgress, ...(params === undefined ? {} : { params }) }), { name: 'forecasts' });
+    } catch (error) {
+      // A cache whose first store is not shared (the embedded SQLite default) has no fleet to warm for.
+      if (!(error instanceof TypeError)) throw error;
+      this.#log.info(`fleet warm requests off: ${error.message}`);
+    }
     this.#detachRemote = () => {
+      stopServingWarms();
       cache.off('remote', onRemote);
       cache.off('recover', onRecover);
       cache.off('error', onError);

@@ -1,4 +1,4 @@
-import type { GetOrSetOptions, LoaderContext } from '../cache.js';
+import type { GetOrSetOptions, LoaderContext } from '../compute/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { checkConcurrency, Limiter } from '../compute/limit.js';
 import { deadlineOf, type Ttl } from '../ttl.js';

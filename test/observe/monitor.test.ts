@@ -170,6 +170,15 @@ describe('trend', () => {
 });
 
 describe('alerts', () => {
+  it("show in the instance's fleet record while they fire, and no longer once the monitor stops", async () => {
+    const { clock, cache, monitor } = setup({ alerts: [rule] });
+    await rates(cache, clock, [0.3, 0.3, 0.3]);
+    const [self] = await cache.listInstances();
+    expect(self?.alerts).toEqual([{ name: 'low-hit-rate', severity: 'warning', since: monitor.windows()[0]?.start }]);
+    monitor.stop();
+    expect((await cache.listInstances())[0]?.alerts).toEqual([]);
+  });
+
 
   it('are raised only once the condition held for `for`, and resolved only past the second threshold', async () => {
     const seen: string[] = [];

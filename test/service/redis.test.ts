@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { call, startChild, stopChildren, tempDir, type BalanceJson, type ForecastBody, type TransactionJson, type WriteBody } from './helpers.js';
 import { until } from '../kit/index.js';
+import { cli } from '../cli/run.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // Unique per run, so parallel runs and other suites sharing the server never see these keys.
@@ -92,6 +93,24 @@ describe('two service instances over Redis and one finance database', () => {
     }, 'instance B to drop its cached response', 3_000, 20);
     expect(seen?.body.value.startBalance).toBe(new Decimal(first.body.value.startBalance).minus('75.00').toFixed());
     expect((await call(b.url, 'GET', BALANCE)).headers.get('x-cache')).toBe('hit');
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+  });
+
+  it('`tiercache warm` against the fleet: one of the two instances computes the forecasts, the other then reads them from Redis', { timeout: 90_000 }, async () => {
+    const shared = { FORECAST_DB: join(temp.dir, 'finance-warm.db'), REDIS_URL, CACHE_PREFIX: `${PREFIX}warm:` };
+    const a = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'a-warm-cache.db') });
+    const b = await startChild({ ...shared, CACHE_DB: join(temp.dir, 'b-warm-cache.db') });
+    const run = await cli(['warm', '--json', '--store-prefix', `${PREFIX}warm:`, '--channel', `${PREFIX}warm:bus`, '--timeout', '30s']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { total: number; generated: number; failed: number; instance: { pid: number } };
+    expect(report.failed).toBe(0);
+    expect(report.generated).toBeGreaterThan(0);
+    expect(report.generated).toBe(report.total);
+    // Whichever instance ran it, the other finds the forecast in the shared tier: computed once for the fleet.
+    const sources = await Promise.all([a, b].map(async (s) => (await call<ForecastBody<BalanceJson>>(s.url, 'GET', BALANCE)).body.cache.source));
+    expect(sources.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^(memory|redis)$/)]));
+    expect(sources).not.toContain('computed');
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
   });
