@@ -1009,11 +1009,8 @@ class Decoder {
     return BigInt(hex);
   }
 
-  /**
-   * A string. `key` strings (object keys) go through the cache of recent short strings; values are built
-   * directly, since they rarely repeat and would only push keys out of the cache.
-   */
-  private readString(key = false): string {
+  /** A string; short ASCII ones go through the cache of recent strings (keys and enum-like values repeat). */
+  private readString(): string {
     const at = this.pos;
     const header = this.readVarint();
     const length = Math.floor(header / 2);
@@ -1030,15 +1027,6 @@ class Decoder {
       return Buffer.from(bytes.buffer, bytes.byteOffset + start, length).toString('utf16le');
     }
     if (length > SHORT_DECODE) return this.readUtf8(start, stop, at);
-    if (!key) {
-      let s = '';
-      for (let i = start; i < stop; i++) {
-        const c = bytes[i]!;
-        if (c >= 0x80) return this.readUtf8(start, stop, at);
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
     let hash = length;
     for (let i = start; i < stop; i++) {
       const c = bytes[i]!;
@@ -1100,7 +1088,7 @@ class Decoder {
     this.enter();
     const record = target as Record<string, unknown>;
     for (let i = 0; i < count; i++) {
-      const key = this.readString(true);
+      const key = this.readString();
       const value = this.readValue();
       // Assignment would run the __proto__ setter (prototype pollution) or any accessor or read-only
       // property inherited from Object.prototype; defining keeps every key plain own data.
