@@ -18,6 +18,7 @@ import { utcDayOf } from '../forecast/data/calendar.js';
 import type { FinanceStore } from '../forecast/data/store.js';
 import type { ForecastCache } from '../forecast/forecast-cache.js';
 import { fastifyHttpCache } from '../http/fastify.js';
+import { isCacheError } from '../errors.js';
 import { parseDuration } from '../ttl.js';
 import { ConnectionGuard, DEFAULT_HTTP_LIMITS, resolveHttpLimits } from './connection-guard.js';
 import { HttpError, invalid, notFound, toHttpError } from './http.js';
@@ -420,8 +421,8 @@ class ForecastService implements App {
     try {
       stopServingWarms = cache.serveWarmRequests(({ force, signal, onProgress }) => forecasts.warm({ force, signal, onProgress, ...(params === undefined ? {} : { params }) }), { name: 'forecasts' });
     } catch (error) {
-      // A cache whose first store is not shared (the embedded SQLite default) has no fleet to warm for.
-      if (!(error instanceof TypeError)) throw error;
+      // A cache without a shared first store (memory-only, an in-memory SQLite) has no fleet to warm for.
+      if (!(error instanceof TypeError) && !(isCacheError(error) && error.code === 'E_UNSUPPORTED')) throw error;
       this.#log.info(`fleet warm requests off: ${error.message}`);
     }
     this.#detachRemote = () => {
