@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Keyv, { type KeyvOptions } from 'keyv';
 import { keyvApiTests, keyvNamespaceTest, keyvValueTests } from '@keyv/test-suite';
 import { createCache } from 'cache-manager';
+import { KeyvAdapter } from '@apollo/utils.keyvadapter';
 import { Cache } from '../../src/cache.js';
 import { redisBus } from '../../src/bus/redis.js';
 import { redisStore } from '../../src/stores/redis.js';
@@ -17,6 +18,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()));
 });
 // Keyv's documented way to hand values to the store unserialized; its types do not spell `undefined` out.
+/** The adapter's types name Keyv's CommonJS declarations; this suite imports the ES module's: the same class at run time. */
+const asApolloKeyv = (keyv: Keyv<string>) => keyv as unknown as ConstructorParameters<typeof KeyvAdapter<string>>[0];
 const PASS_THROUGH = { serialize: undefined, deserialize: undefined } as unknown as Pick<KeyvOptions, 'serialize' | 'deserialize'>;
 function memoryCache(): Cache {
   const cache = new Cache({});
@@ -111,5 +114,35 @@ describe('cache-manager 7 over a Redis-backed tiered Cache', () => {
     expect(await managerB.get('w')).toStrictEqual({ n: 1 });
     await managerA.clear();
     await until(async () => (await managerB.get('w')) === undefined, 'the clear to reach b');
+  });
+
+  it("Apollo's KeyValueCache (KeyvAdapter over Keyv): seconds TTLs, batched gets, deletes seen by the other instance", async () => {
+    const prefix = uniquePrefix('keyv-apollo');
+    const channel = `${prefix}bus`;
+    const a = tiered(prefix, channel);
+    const b = tiered(prefix, channel);
+    await Promise.all([a.ready(), b.ready()]);
+    const apolloA = new KeyvAdapter(asApolloKeyv(new Keyv<string>({ store: new TiercacheKeyv(a), namespace: 'apq' })));
+    const storeB = new TiercacheKeyv(b);
+    let batches = 0;
+    const getMany = storeB.getMany.bind(storeB);
+    storeB.getMany = (keys) => {
+      batches++;
+      return getMany(keys);
+    };
+    const apolloB = new KeyvAdapter(asApolloKeyv(new Keyv<string>({ store: storeB, namespace: 'apq' })));
+
+    await apolloA.set('query:1', '{"data":1}', { ttl: 30 });
+    await apolloA.set('query:2', '{"data":2}');
+    // Apollo's TTLs are seconds; Keyv turns them into milliseconds, and tiercache keeps them.
+    const info = await a.namespace('apq').inspect('query:1');
+    expect(info?.ttlRemaining).toBeGreaterThan(25_000);
+    expect(info?.ttlRemaining).toBeLessThanOrEqual(30_000);
+    // Gets in one tick are batched by the adapter's DataLoader into one getMany.
+    expect(await Promise.all([apolloB.get('query:1'), apolloB.get('query:2'), apolloB.get('query:3')])).toEqual(['{"data":1}', '{"data":2}', undefined]);
+    expect(batches).toBe(1);
+    expect(await apolloA.delete('query:1')).toBe(true);
+    await until(async () => (await apolloB.get('query:1')) === undefined, 'the delete to reach b');
+    expect(await apolloB.get('query:2')).toBe('{"data":2}');
   });
 });
