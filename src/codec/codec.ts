@@ -1027,13 +1027,10 @@ class Decoder {
       return Buffer.from(bytes.buffer, bytes.byteOffset + start, length).toString('utf16le');
     }
     if (length > SHORT_DECODE) return this.readUtf8(start, stop, at);
-    let hash = length;
-    for (let i = start; i < stop; i++) {
-      const c = bytes[i]!;
-      if (c >= 0x80) return this.readUtf8(start, stop, at);
-      hash = (Math.imul(hash, 31) + c) | 0;
-    }
-    const slot = hash & (STRING_CACHE_SIZE - 1);
+    if (length === 0) return '';
+    // A hash of the length and three bytes picks the slot; the full comparison below decides. One pass over the
+    // bytes either way: comparing on a hit, building (and checking they are ASCII) on a miss.
+    const slot = (length * 31 + bytes[start]! * 7 + bytes[stop - 1]! * 131 + bytes[start + (length >> 1)]! * 17) & (STRING_CACHE_SIZE - 1);
     const cached = stringCache[slot];
     if (cached !== undefined && cached.length === length) {
       let i = 0;
@@ -1041,7 +1038,11 @@ class Decoder {
       if (i === length) return cached;
     }
     let s = '';
-    for (let i = start; i < stop; i++) s += String.fromCharCode(bytes[i]!);
+    for (let i = start; i < stop; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) return this.readUtf8(start, stop, at);
+      s += String.fromCharCode(c);
+    }
     stringCache[slot] = s;
     return s;
   }
