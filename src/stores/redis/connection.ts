@@ -73,8 +73,8 @@ export abstract class RedisConnection {
   private settled = false;
   protected lastConnectionError: Error | undefined;
   protected closing: Promise<void> | undefined;
-  /** The socket is corked until the next tick (see batchWrites). */
-  private corked = false;
+  /** The socket corked until the next tick (see batchWrites), while it is. */
+  private corked: { cork(): void; uncork(): void } | undefined;
   /** Commands written since the socket was last corked. */
   private batched = 0;
 
@@ -169,24 +169,26 @@ export abstract class RedisConnection {
    */
   protected batchWrites(client: Client): void {
     if (this.cluster !== undefined) return;
-    if (this.corked) {
-      // A full batch goes out now: the server starts on it while this process works on what comes next.
+    const corked = this.corked;
+    if (corked !== undefined) {
+      // A full batch goes out now: the server starts on it while this process works on what comes next. The
+      // stream corked at the start of the tick is the one flushed, even if the client has another by now.
       if (++this.batched < BATCH_WRITES) return;
       this.batched = 0;
-      const stream = (client as Redis).stream as { cork?: () => void; uncork?: () => void } | undefined;
-      stream?.uncork?.();
-      stream?.cork?.();
+      corked.uncork();
+      corked.cork();
       return;
     }
     if (client.status !== 'ready') return;
     const stream = (client as Redis).stream as { cork?: () => void; uncork?: () => void } | undefined;
     if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
-    this.corked = true;
+    const cork = { cork: () => stream.cork?.(), uncork: () => stream.uncork?.() };
+    this.corked = cork;
     this.batched = 0;
-    stream.cork();
+    cork.cork();
     process.nextTick(() => {
-      this.corked = false;
-      stream.uncork?.();
+      this.corked = undefined;
+      cork.uncork();
     });
   }
 
