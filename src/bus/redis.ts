@@ -1,6 +1,7 @@
 import { Redis, Cluster, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { BusTimeoutError, CacheBackendError, isCacheError } from '../errors.js';
 import type { Bus, BusEnvelope, BusHandlers } from './contract.js';
+import { within } from '../within.js';
 
 export interface RedisBusOptions {
   /** `redis://...` URL of a standalone server. */
@@ -164,24 +165,6 @@ function timeoutOption(value: number | undefined, name: string, fallback: number
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a finite number of ms > 0, got ${String(value)}`);
   return value;
-}
-
-/** `work`, or the error `late()` makes if it has not settled after `ms` (an unref'ed timer: never keeps a process up). */
-function within<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(late()), ms);
-    timer.unref();
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
 
 async function quit(client: Redis | Cluster, ms: number): Promise<void> {

@@ -139,28 +139,38 @@ export async function invalidate(conn: Connection, flags: InvalidateFlags, outpu
   return EXIT.ok;
 }
 
-/**
- * A bar on stderr that follows a pattern invalidation (`PatternOptions.onProgress`): a counter while the store
- * lists the keys that match (on a large keyspace the long part), then removed against matched as the batches go.
- */
-function removalBar(pattern: string): { update: (progress: PatternProgress) => void; stop: () => void } {
-  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: '{phase} {pattern} [{bar}] {value}/{total} keys ({duration}s)', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+/** A cli-progress bar on stderr, started by its first `show` (so it never draws before there is a total). */
+export function progressBar(format: string): { show: (total: number, value: number, payload: object) => void; stop: () => void } {
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
   let started = false;
   return {
-    update: (progress) => {
-      const listing = !progress.done && progress.removed === 0;
-      const payload = { pattern, phase: listing ? 'listing keys matching' : 'removing keys matching' };
+    show: (total, value, payload) => {
       if (!started) {
-        bar.start(progress.matched, progress.removed, payload);
+        bar.start(total, value, payload);
         started = true;
       } else {
-        bar.setTotal(progress.matched);
-        bar.update(progress.removed, payload);
+        bar.setTotal(total);
+        bar.update(value, payload);
       }
     },
     stop: () => {
       if (started) bar.stop();
     },
+  };
+}
+
+/**
+ * A bar that follows a pattern invalidation (`PatternOptions.onProgress`): a counter while the store lists the keys
+ * that match (on a large keyspace the long part), then removed against matched as the batches go.
+ */
+function removalBar(pattern: string): { update: (progress: PatternProgress) => void; stop: () => void } {
+  const bar = progressBar('{phase} {pattern} [{bar}] {value}/{total} keys ({duration}s)');
+  return {
+    update: (progress) => {
+      const listing = !progress.done && progress.removed === 0;
+      bar.show(progress.matched, progress.removed, { pattern, phase: listing ? 'listing keys matching' : 'removing keys matching' });
+    },
+    stop: bar.stop,
   };
 }
 

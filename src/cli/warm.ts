@@ -1,9 +1,8 @@
-import cliProgress from 'cli-progress';
 import { isCacheError, WarmRequestError } from '../errors.js';
 import type { FleetWarmStatus } from '../fleet/warm-record.js';
 import { parseDuration } from '../ttl.js';
 import { CliError, EXIT, type Connection } from './connect.js';
-import { printJson, requireStore, type Output } from './commands.js';
+import { printJson, progressBar, requireStore, type Output } from './commands.js';
 import { duration } from './format.js';
 
 export interface WarmFlags {
@@ -48,18 +47,9 @@ export async function warm(conn: Connection, flags: WarmFlags, acceptTimeout: st
   if (acceptMs <= 0) throw new CliError(`--timeout must be longer than 0, got ${JSON.stringify(acceptTimeout)}`, EXIT.usage);
   await requireStore(conn);
 
-  const bar = progress ? new cliProgress.SingleBar({ stream: process.stderr, format: 'warming on {instance} [{bar}] {value}/{total} tasks | {generated} warmed, {skipped} skipped, {failed} failed', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
-  let barStarted = false;
+  const bar = progress ? progressBar('warming on {instance} [{bar}] {value}/{total} tasks | {generated} warmed, {skipped} skipped, {failed} failed') : undefined;
   const onProgress = (status: FleetWarmStatus) => {
-    if (bar === undefined) return;
-    const payload = { instance: status.instance.name, generated: status.generated, skipped: status.skipped, failed: status.failed };
-    if (!barStarted) {
-      bar.start(status.total, status.done, payload);
-      barStarted = true;
-    } else {
-      bar.setTotal(status.total);
-      bar.update(status.done, payload);
-    }
+    bar?.show(status.total, status.done, { instance: status.instance.name, generated: status.generated, skipped: status.skipped, failed: status.failed });
   };
   const controller = new AbortController();
   void stop.then(() => controller.abort(new Error('interrupted')));
@@ -74,7 +64,7 @@ export async function warm(conn: Connection, flags: WarmFlags, acceptTimeout: st
       ...(flags.warmer === undefined ? {} : { warmer: flags.warmer }),
     });
   } catch (error) {
-    if (barStarted) bar?.stop();
+    bar?.stop();
     if (controller.signal.aborted) {
       output.err('tiercache: stopped following the warm; it goes on where it runs');
       return EXIT.interrupted;
@@ -86,7 +76,7 @@ export async function warm(conn: Connection, flags: WarmFlags, acceptTimeout: st
     if (isCacheError(error) && error.code === 'E_UNSUPPORTED') throw new CliError(error.message, EXIT.usage);
     throw error;
   }
-  if (barStarted) bar?.stop();
+  bar?.stop();
   const summary = summaryOf(status);
   if (output.json) printJson(output, summary);
   else {

@@ -100,10 +100,13 @@ export class TagStamps {
     return worst;
   }
 
-  /** The verdict on an entry read from a store. */
-  storedVerdict(entry: { tags: readonly string[] | undefined; stamps: readonly string[] | undefined; freshUntil?: number | undefined }): Promise<number> {
+  /**
+   * The verdict on an entry read from a store: settled at once (no promise) for an entry without tags or grace,
+   * which needs no marker read.
+   */
+  storedVerdict(entry: { tags: readonly string[] | undefined; stamps: readonly string[] | undefined; freshUntil?: number | undefined }): number | Promise<number> {
     const meta = metaOf(entry);
-    return meta === undefined ? Promise.resolve(FRESH) : this.verdict(meta);
+    return meta === undefined ? FRESH : this.verdict(meta);
   }
 
   /** Current stamps of tags for a write; a tag whose marker cannot be had gets a stamp that validates nothing. */

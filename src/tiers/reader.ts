@@ -36,9 +36,6 @@ export interface KeyInfo {
   stale: boolean;
 }
 
-/** A verdict not known yet: the entry's markers must be read. */
-const UNSETTLED = -1;
-
 /** The memory-tier hot path's answers besides a slot number. */
 export const MISS = -1;
 /** The key is in the memory tier but its tags or grace need a closer look than the hot path can give. */
@@ -156,8 +153,7 @@ export class Reader {
       const accepted = this.accept(i, full, bytes, allowStale, generation);
       const found = accepted instanceof Promise ? await accepted : accepted;
       if (found !== undefined) {
-        engine.counters.hits++;
-        engine.sampling?.below(full, true);
+        this.#hitBelow(full);
         return found;
       }
     }
@@ -171,10 +167,16 @@ export class Reader {
       this.#missed(full);
       return;
     }
+    this.#hitBelow(full);
+    const emitter = this.#engine.emitter;
+    if (emitter.listeners.hit !== undefined) emitter.emit('hit', { key: full, tier: found.source });
+  }
+
+  /** A read the memory tier missed and a store answered, counted for the whole cache. */
+  #hitBelow(full: string): void {
     const engine = this.#engine;
     engine.counters.hits++;
     engine.sampling?.below(full, true);
-    if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: found.source });
   }
 
   #missed(full: string): void {
@@ -201,9 +203,9 @@ export class Reader {
     const tier = this.#engine.stack.tiers[index] as StoreTier;
     const opened = this.open(tier, full, bytes);
     if (opened === undefined) return undefined;
-    const meta = metaOf(opened.entry);
-    if (meta === undefined) return this.#served(index, full, bytes, opened.value, opened.entry, FRESH, generation);
-    return this.#engine.stamps.verdict(meta).then((verdict) => {
+    const stored = this.#engine.stamps.storedVerdict(opened.entry);
+    if (typeof stored === 'number') return this.#served(index, full, bytes, opened.value, opened.entry, stored, generation);
+    return stored.then((verdict) => {
       if (verdict === INVALID || (verdict === STALE && !allowStale)) {
         tier.counters.misses++;
         return undefined;
@@ -280,11 +282,8 @@ export class Reader {
         return bytes === undefined ? undefined : this.open(tier, fulls[index] as string, bytes);
       });
       // Entries without tags or grace are settled here; only the others wait for their markers.
-      let verdicts: number[] = opened.map((found) => (found === undefined ? INVALID : metaOf(found.entry) === undefined ? FRESH : UNSETTLED));
-      if (verdicts.includes(UNSETTLED)) {
-        const settled = verdicts;
-        verdicts = await Promise.all(opened.map((found, j) => (settled[j] === UNSETTLED ? engine.stamps.storedVerdict((found as { entry: DecodedEntry }).entry) : Promise.resolve(settled[j] as number))));
-      }
+      const stored = opened.map((found) => (found === undefined ? INVALID : engine.stamps.storedVerdict(found.entry)));
+      const verdicts = stored.every((v) => typeof v === 'number') ? stored : await Promise.all(stored.map((v) => Promise.resolve(v)));
       missing.forEach((index, j) => {
         const full = fulls[index] as string;
         const bytes = got[j];
@@ -295,9 +294,8 @@ export class Reader {
           return;
         }
         tier.counters.hits++;
-        engine.counters.hits++;
         engine.counters.storeHits++;
-        engine.sampling?.below(full, true);
+        this.#hitBelow(full);
         this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, generationAt[index] as number);
         if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;

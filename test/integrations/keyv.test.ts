@@ -75,18 +75,18 @@ describe('TiercacheKeyv', () => {
 });
 
 describe('cache-manager 7 over a Redis-backed tiered Cache', () => {
-  function tiered(prefix: string, channel: string): Cache {
-    const cache = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })], bus: redisBus({ url: REDIS_URL, channel }) });
-    open.push(cache);
-    return cache;
+  /** Two instances sharing one Redis prefix and bus channel, both listening. */
+  async function twoInstances(tag: string): Promise<[Cache, Cache]> {
+    const prefix = uniquePrefix(tag);
+    const make = () => new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })], bus: redisBus({ url: REDIS_URL, channel: `${prefix}bus` }) });
+    const pair: [Cache, Cache] = [make(), make()];
+    open.push(...pair);
+    await Promise.all(pair.map((cache) => cache.ready()));
+    return pair;
   }
 
   it('wrap() runs the function once for concurrent callers; ttl, del and clear reach Redis and the other instance', async () => {
-    const prefix = uniquePrefix('keyv-cm');
-    const channel = `${prefix}bus`;
-    const a = tiered(prefix, channel);
-    const b = tiered(prefix, channel);
-    await Promise.all([a.ready(), b.ready()]);
+    const [a, b] = await twoInstances('keyv-cm');
     const managerA = createCache({ stores: [new Keyv({ store: new TiercacheKeyv(a), namespace: 'cm' })] });
     const managerB = createCache({ stores: [new Keyv({ store: new TiercacheKeyv(b), namespace: 'cm' })] });
 
@@ -117,11 +117,7 @@ describe('cache-manager 7 over a Redis-backed tiered Cache', () => {
   });
 
   it("Apollo's KeyValueCache (KeyvAdapter over Keyv): seconds TTLs, batched gets, deletes seen by the other instance", async () => {
-    const prefix = uniquePrefix('keyv-apollo');
-    const channel = `${prefix}bus`;
-    const a = tiered(prefix, channel);
-    const b = tiered(prefix, channel);
-    await Promise.all([a.ready(), b.ready()]);
+    const [a, b] = await twoInstances('keyv-apollo');
     const apolloA = new KeyvAdapter(asApolloKeyv(new Keyv<string>({ store: new TiercacheKeyv(a), namespace: 'apq' })));
     const storeB = new TiercacheKeyv(b);
     let batches = 0;
