@@ -166,6 +166,9 @@ describe('tiercache warm against a live fleet on Redis', () => {
       const running = cli(['warm', ...flags]);
       // Real time: a real process dies, and the follower notices by its status no longer changing.
       await until(async () => (await raw.keys(`tc:${prefix}\u0001warm:*`)).length === 1, 'the worker to take the request', 10_000, 50);
+      // Killed only once its status says the quick task is done: the report must carry the last count written.
+      const [statusKey = ''] = await raw.keys(`tc:${prefix}\u0001warm:*`);
+      await until(async () => ((await raw.getBuffer(statusKey)) ?? Buffer.alloc(0)).includes('"done":1'), 'the status to count the quick task', 10_000, 50);
       child.kill('SIGKILL');
       const run = await running;
       expect(run.code).toBe(1);
