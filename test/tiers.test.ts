@@ -45,6 +45,43 @@ function uniqueName() {
   return `t${run}`;
 }
 
+describe('a store read in flight when its key is written or deleted', () => {
+  // The read is sent first; the write or delete runs before its reply arrives. The store hit must not be
+  // copied into the memory tier over what came after it.
+  it.each(['get', 'getMany'] as const)('%s does not copy the older stored value over a later set or delete', async (how) => {
+    const clock = createFakeClock();
+    const name = uniqueName();
+    const writer = stack(clock, name);
+    await writer.set('k', 'old', { ttl: '1h' });
+    await writer.set('gone', 'old', { ttl: '1h' });
+    const reader = stack(clock, name);
+    const read = (key: string) => (how === 'get' ? reader.get(key) : reader.getMany([key]).then(([v]) => v));
+
+    const pending = read('k');
+    await reader.set('k', 'new', { ttl: '1h' });
+    expect(await pending).toBe('old');
+    expect(await reader.get('k')).toBe('new');
+
+    const pendingGone = read('gone');
+    await reader.delete('gone');
+    expect(await pendingGone).toBe('old');
+    expect(await reader.get('gone')).toBeUndefined();
+    expect(reader.getStats().stores.redis).toMatchObject({ hits: 2 });
+  });
+
+  it('a read during which other keys were written still fills the memory tier', async () => {
+    const clock = createFakeClock();
+    const name = uniqueName();
+    const writer = stack(clock, name);
+    await writer.set('k', 'v', { ttl: '1h' });
+    const reader = stack(clock, name);
+    const pending = reader.get('k');
+    await reader.set('other', 1, { ttl: '1h' });
+    expect(await pending).toBe('v');
+    expect((await reader.getResult('k')).source).toBe('memory');
+  });
+});
+
 describe('the tier stack', () => {
   it('reads down the tiers and backfills the memory tier with the remaining TTL', async () => {
     const clock = createFakeClock();

@@ -7,7 +7,7 @@ import type { Codec, CodecExtension, CodecOptions } from './types.js';
 /*
  * Wire format, version 1.
  *
- *   message  := VERSION value
+ *   message  := VERSION value | VERSION T_JSON json-text
  *   value    := tag payload
  *
  * Integers in headers are unsigned LEB128 varints (at most 8 bytes, at most 2^53 - 1). Multi-byte numbers
@@ -16,6 +16,12 @@ import type { Codec, CodecExtension, CodecOptions } from './types.js';
  * carry). Object keys are bare string bodies; string values are T_STRING + string body.
  *
  * The encoder is deterministic: the same value (same key and entry order) always gives the same bytes.
+ *
+ * A value that JSON carries exactly (plain objects and arrays without holes or undefined, strings, finite numbers
+ * other than -0, booleans, null; no symbol keys), when it is an object or an array and its text fits maxBytes, is
+ * written as VERSION T_JSON and its JSON text in UTF-8 instead:
+ * the engine's own JSON.stringify and JSON.parse build and read it several times faster than the tagged form
+ * (docs/decisions.md, 48). Everything else takes the tagged form; the reader reads both.
  *
  * Why one file (docs/decisions.md, 27): the writer and the reader are the two halves of this one format, case
  * by case (each tag written in `Encoder` is read back by the matching branch of `Decoder`), and the tag
@@ -73,6 +79,8 @@ const T_TYPED_ARRAY = 0x16;
 const T_EXTENSION = 0x17;
 /** varint index of a name already written in this message, then the value. */
 const T_EXTENSION_REF = 0x18;
+/** Only right after VERSION: the rest of the message is the value's JSON text, in UTF-8. */
+const T_JSON = 0x19;
 /** 0x80..0xff: the integers 0..127 in one byte. */
 const T_FIXINT = 0x80;
 
@@ -309,6 +317,53 @@ function withSegment(error: unknown, segment: string): EncodeFailure {
   return new EncodeFailure(`reading it threw: ${errorMessage(error)}`, { cause: error, segment });
 }
 
+/**
+ * What is left of `budget` after walking `value`, or -1 when JSON would not bring the value back exactly (see the
+ * format notes) or the walk ran out of budget. The budget (about the value's JSON length) bounds the walk, so a
+ * value that shares one object many times costs no more steps than the bytes it would take.
+ */
+function jsonBudgetLeft(value: unknown, depth: number, budget: number): number {
+  switch (typeof value) {
+    case 'string':
+      return budget - value.length - 2;
+    case 'number':
+      return Number.isFinite(value) && (value !== 0 || 1 / value > 0) ? budget - 1 : -1;
+    case 'boolean':
+      return budget - 5;
+    case 'object': {
+      if (value === null) return budget - 4;
+      if (depth >= MAX_DEPTH) return -1;
+      const proto = Object.getPrototypeOf(value) as object | null;
+      if (proto === Array.prototype) {
+        if (!Array.isArray(value)) return -1;
+        const array = value as unknown[];
+        const length = array.length;
+        let left = budget - 1 - length;
+        for (let i = 0; i < length && left >= 0; i++) {
+          const item = array[i];
+          // A hole reads as undefined too: both would come back as null.
+          if (item === undefined) return -1;
+          left = jsonBudgetLeft(item, depth + 1, left);
+        }
+        return left;
+      }
+      if (proto !== objectPrototype || Object.getOwnPropertySymbols(value).length > 0) return -1;
+      const keys = Object.keys(value);
+      const record = value as Record<string, unknown>;
+      let left = budget - 1 - keys.length;
+      for (let i = 0; i < keys.length && left >= 0; i++) {
+        const key = keys[i]!;
+        const item = record[key];
+        if (item === undefined) return -1;
+        left = jsonBudgetLeft(item, depth + 1, left - key.length - 3);
+      }
+      return left;
+    }
+    default:
+      return -1;
+  }
+}
+
 class Encoder {
   busy = false;
   private bytes: Uint8Array;
@@ -339,6 +394,8 @@ class Encoder {
     this.depth = 0;
     this.extensionsUsedCount = 0;
     try {
+      const json = this.json(value);
+      if (json !== undefined) return json;
       this.ensure(1);
       this.bytes[this.pos++] = FORMAT_VERSION;
       this.value(value);
@@ -354,6 +411,33 @@ class Encoder {
         this.allocate(INITIAL_SCRATCH_BYTES);
       }
     }
+  }
+
+  /** The JSON form of `value` (VERSION T_JSON text), or undefined when the value needs the tagged form or would not fit. */
+  private json(value: unknown): Uint8Array | undefined {
+    // A toJSON on either prototype would change what JSON.stringify writes.
+    // Scalars are smaller tagged, and a strict prefix of an object's or array's text never parses.
+    if (typeof value !== 'object' || value === null) return undefined;
+    if ((objectPrototype as { toJSON?: unknown }).toJSON !== undefined || (Array.prototype as { toJSON?: unknown }).toJSON !== undefined) return undefined;
+    let text: string;
+    try {
+      if (jsonBudgetLeft(value, 0, this.maxBytes) < 0) return undefined;
+      text = JSON.stringify(value);
+    } catch {
+      // A getter threw: the tagged form reads it again and reports it at its path.
+      return undefined;
+    }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound does not fit the scratch.
+    let length = text.length * 3;
+    if (2 + length > this.bytes.length) {
+      length = Buffer.byteLength(text, 'utf8');
+      if (2 + length > this.maxBytes) return undefined;
+      this.ensure(2 + length);
+    }
+    this.bytes[0] = FORMAT_VERSION;
+    this.bytes[1] = T_JSON;
+    const written = this.buffer.write(text, 2, 'utf8');
+    return this.bytes.slice(0, 2 + written);
   }
 
   private allocate(capacity: number): void {
@@ -865,6 +949,7 @@ class Decoder {
       if (version !== FORMAT_VERSION) {
         throw new DecodeFailure(`unsupported format version ${version} (this codec reads version ${FORMAT_VERSION})`);
       }
+      if (this.end > 1 && bytes[1] === T_JSON) return this.readJson();
       this.pos = 1;
       const value = this.readValue();
       if (this.pos !== this.end) {
@@ -874,6 +959,20 @@ class Decoder {
     } finally {
       // Do not keep the caller's bytes alive until the next decode.
       this.bytes = EMPTY_BYTES;
+    }
+  }
+
+  private readJson(): unknown {
+    let text: string;
+    try {
+      text = utf8Decoder.decode(this.bytes.subarray(2));
+    } catch (error) {
+      throw new DecodeFailure('the JSON text after byte 2 is not valid UTF-8', { cause: error });
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new DecodeFailure(`the JSON text after byte 2 does not parse: ${errorMessage(error)}`, { cause: error });
     }
   }
 

@@ -17,8 +17,8 @@ export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>;
 
 interface SharedRead {
   allowStale: boolean;
-  /** The key's fence generation when the read began. */
-  generation: number;
+  /** The fence mark taken when the read began. */
+  mark: number;
   promise: Promise<Found | undefined>;
 }
 
@@ -47,20 +47,21 @@ export class Loads {
 
   /**
    * `reader.below`, shared with the callers of the same key and staleness. A caller joins a read only if the key
-   * was neither written nor invalidated since the read began (its fence generation did not move): a read begun
+   * was neither written nor invalidated since the read began (not fenced since its mark): a read begun
    * before an invalidation may return what the invalidation removed, which only callers who came before it may get.
    */
   async #readOnce(full: string, allowStale: boolean): Promise<Found | undefined> {
     const reader = this.#reader;
-    const generation = this.#engine.fences.generationOf(full);
+    const fences = this.#engine.fences;
+    const mark = fences.mark();
     const shared = this.#reads.get(full);
-    if (shared !== undefined && shared.allowStale === allowStale && shared.generation === generation) {
+    if (shared !== undefined && shared.allowStale === allowStale && !fences.fencedSince(full, shared.mark)) {
       const found = await shared.promise;
       reader.countShared(full, found);
       return found;
     }
     const promise = reader.below(full, allowStale);
-    const read: SharedRead = { allowStale, generation, promise };
+    const read: SharedRead = { allowStale, mark, promise };
     this.#reads.set(full, read);
     try {
       return await promise;
@@ -259,7 +260,7 @@ export class Loads {
     let waitedMs = 0;
     try {
       for (;;) {
-        const generation = engine.fences.generationOf(full);
+        const mark = engine.fences.mark();
         const outcome = await claim(engine, tier, full, ttlMs);
         switch (outcome.kind) {
           case 'unavailable':
@@ -269,7 +270,7 @@ export class Loads {
             return { claim: outcome.claim };
           case 'found': {
             if (!plan.forceRefresh && !hasStale) {
-              const found = await this.#reader.accept(index, full, outcome.bytes, false, generation);
+              const found = await this.#reader.accept(index, full, outcome.bytes, false, mark);
               if (found !== undefined) return { found };
             }
             return { claim: outcome.claim };

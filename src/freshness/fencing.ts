@@ -14,13 +14,19 @@ function stripeOf(key: string): number {
  * began before it cannot land after it.
  *
  * - Loads running for the key are fenced (their result is returned to their callers but never cached).
- * - Write generations, striped by key hash: a store read copies what it found into the tiers above only if its
- *   key's generation did not move while it read; otherwise the copy could land after the write or
- *   invalidation and outlive it.
+ * - Marks: a store read takes {@link Fences.mark} before it reads, and copies what it found into the tiers above
+ *   only if {@link Fences.fencedSince} says its key was not fenced meanwhile; otherwise the copy could land after
+ *   the write or invalidation and outlive it. Every fence bumps one counter and records it for the key's stripe
+ *   (striped by key hash), so a read during which nothing was fenced (the common case) checks one number and
+ *   hashes nothing.
  */
 export class Fences {
-  readonly #generations = new Uint32Array(GENERATION_STRIPES);
-  #generationAll = 0;
+  /** Bumped by every fence. */
+  #epoch = 0;
+  /** The epoch of the last fence of each stripe (float cells: they count past 2^32 without wrapping). */
+  readonly #stripeFencedAt = new Float64Array(GENERATION_STRIPES);
+  /** The epoch of the last fence of every key (`where`, `all`). */
+  #allFencedAt = 0;
   readonly #flights: Flights;
 
   constructor(flights: Flights) {
@@ -29,13 +35,13 @@ export class Fences {
 
   /** `full` was written or invalidated; `writer` is the load doing the write (it does not fence itself). */
   key(full: string, writer?: Flight): void {
-    (this.#generations[stripeOf(full)] as number)++;
+    this.#stripeFencedAt[stripeOf(full)] = ++this.#epoch;
     this.#flights.fenceKey(full, writer);
   }
 
   /** Every key that passes `test` may have been written or invalidated. */
   where(test: (full: string) => boolean): void {
-    this.#generationAll++;
+    this.#allFencedAt = ++this.#epoch;
     this.#flights.fenceWhere(test);
   }
 
@@ -44,8 +50,13 @@ export class Fences {
     this.where(() => true);
   }
 
-  /** Changes whenever `full` may have been written or invalidated. */
-  generationOf(full: string): number {
-    return (this.#generations[stripeOf(full)] as number) + this.#generationAll;
+  /** Now, for a later {@link fencedSince}. */
+  mark(): number {
+    return this.#epoch;
+  }
+
+  /** True when `full` may have been written or invalidated since `mark` was taken. */
+  fencedSince(full: string, mark: number): boolean {
+    return this.#epoch !== mark && (this.#allFencedAt > mark || (this.#stripeFencedAt[stripeOf(full)] as number) > mark);
   }
 }

@@ -138,8 +138,8 @@ export class Reader {
   /** After a memory-tier miss: the stores, and the hit/miss accounting of the whole read. */
   async below(full: string, allowStale: boolean): Promise<Found | undefined> {
     const engine = this.#engine;
-    const { stack, fences } = engine;
-    const generation = fences.generationOf(full);
+    const stack = engine.stack;
+    const mark = engine.fences.mark();
     // Down the store tiers. On a hit, the memory tier and the stores above the one that answered are
     // backfilled with the entry's remaining TTL (the deadline travels in the entry).
     for (let i = 0; i < stack.tiers.length; i++) {
@@ -150,7 +150,7 @@ export class Reader {
         continue;
       }
       tier.counters.bytesRead += bytes.length;
-      const accepted = this.accept(i, full, bytes, allowStale, generation);
+      const accepted = this.accept(i, full, bytes, allowStale, mark);
       const found = accepted instanceof Promise ? await accepted : accepted;
       if (found !== undefined) {
         this.#hitBelow(full);
@@ -199,36 +199,36 @@ export class Reader {
    * tier and the stores above. Undefined, counted as that tier's miss, when it cannot be served. Settled at once
    * (no promise) for an entry without tags, which needs no marker read.
    */
-  accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean, generation: number): Found | undefined | Promise<Found | undefined> {
+  accept(index: number, full: string, bytes: Uint8Array, allowStale: boolean, mark: number): Found | undefined | Promise<Found | undefined> {
     const tier = this.#engine.stack.tiers[index] as StoreTier;
     const opened = this.open(tier, full, bytes);
     if (opened === undefined) return undefined;
     const stored = this.#engine.stamps.storedVerdict(opened.entry);
-    if (typeof stored === 'number') return this.#served(index, full, bytes, opened.value, opened.entry, stored, generation);
+    if (typeof stored === 'number') return this.#served(index, full, bytes, opened.value, opened.entry, stored, mark);
     return stored.then((verdict) => {
       if (verdict === INVALID || (verdict === STALE && !allowStale)) {
         tier.counters.misses++;
         return undefined;
       }
-      return this.#served(index, full, bytes, opened.value, opened.entry, verdict, generation);
+      return this.#served(index, full, bytes, opened.value, opened.entry, verdict, mark);
     });
   }
 
-  #served(index: number, full: string, bytes: Uint8Array, value: unknown, entry: DecodedEntry, verdict: number, generation: number): Found {
+  #served(index: number, full: string, bytes: Uint8Array, value: unknown, entry: DecodedEntry, verdict: number, mark: number): Found {
     const engine = this.#engine;
     const tier = engine.stack.tiers[index] as StoreTier;
     tier.counters.hits++;
     if (verdict === STALE) tier.counters.stale++;
     engine.counters.storeHits++;
-    this.#copyUp(index, full, value, bytes, entry, generation);
+    this.#copyUp(index, full, value, bytes, entry, mark);
     if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
     return { value, source: tier.name, stale: verdict === STALE, createdAt: entry.createdAt, freshUntil: entry.freshUntil ?? entry.expiresAt };
   }
 
   /** Copies a store hit into the memory tier and the stores above, unless the key was written or invalidated meanwhile. */
-  #copyUp(index: number, full: string, value: unknown, bytes: Uint8Array, entry: DecodedEntry, generation: number): void {
+  #copyUp(index: number, full: string, value: unknown, bytes: Uint8Array, entry: DecodedEntry, mark: number): void {
     const engine = this.#engine;
-    if (engine.fences.generationOf(full) !== generation) return;
+    if (engine.fences.fencedSince(full, mark)) return;
     const now = engine.clock.now();
     if (entry.freshUntil !== undefined) engine.graceUsed = true;
     engine.memory.set(full, value, engine.memorySize(full, entry.value.length), engine.memoryDeadline(entry.expiresAt, now), metaOf(entry));
@@ -256,7 +256,7 @@ export class Reader {
   /** The values of `fulls`, in order (undefined for misses). Stores are asked once per tier, for the misses only. */
   async many(fulls: readonly string[]): Promise<(Found | { value: unknown } | undefined)[]> {
     const engine = this.#engine;
-    const { stack, fences } = engine;
+    const stack = engine.stack;
     const results = new Array<Found | { value: unknown } | undefined>(fulls.length).fill(undefined);
     let missing: number[] = [];
     for (let i = 0; i < fulls.length; i++) {
@@ -269,9 +269,7 @@ export class Reader {
         else results[i] = found;
       } else missing.push(i);
     }
-    // Each key's fence generation before any store read, by index into `fulls`.
-    const generationAt = new Array<number>(fulls.length);
-    for (const index of missing) generationAt[index] = fences.generationOf(fulls[index] as string);
+    const mark = engine.fences.mark();
     for (let t = 0; t < stack.tiers.length && missing.length > 0; t++) {
       const tier = stack.tiers[t] as StoreTier;
       const got = await stack.getMany(tier, missing.map((i) => stack.storeKey(fulls[i] as string)));
@@ -296,7 +294,7 @@ export class Reader {
         tier.counters.hits++;
         engine.counters.storeHits++;
         this.#hitBelow(full);
-        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, generationAt[index] as number);
+        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, mark);
         if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;
       });

@@ -1,6 +1,7 @@
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createCodec, defaultCodec, FORMAT_VERSION, MAX_DEPTH } from '../../src/codec/index.js';
+import { DecodeError } from '../../src/errors.js';
 import { DecimalClass, difference, hex } from './helpers.js';
 
 function roundTrip<T>(value: T): T {
@@ -308,7 +309,8 @@ describe('codec format', () => {
     expect(defaultCodec.encode(undefined).length).toBe(2);
     expect(defaultCodec.encode(5).length).toBe(2);
     expect(defaultCodec.encode('abc').length).toBe(6);
-    expect(defaultCodec.encode({ id: 123, name: 'alice' }).length).toBeLessThan(20);
+    // A plain object is its JSON text after two bytes.
+    expect(defaultCodec.encode({ id: 123, name: 'alice' }).length).toBe(2 + '{"id":123,"name":"alice"}'.length);
   });
 
   it('is deterministic and returns a fresh right-sized copy each time', () => {
@@ -333,5 +335,89 @@ describe('codec format', () => {
     const big = 'z'.repeat(3 * 1024 * 1024);
     expect(roundTrip(big)).toBe(big);
     expect(roundTrip({ small: true })).toEqual({ small: true });
+  });
+});
+
+describe('codec format: the JSON form', () => {
+  const JSON_TAG = 0x19;
+  const text = (bytes: Uint8Array) => Buffer.from(bytes.subarray(2)).toString('utf8');
+
+  it('writes plain data as its JSON text, and reads it back exactly', () => {
+    const value = { id: 7, name: 'Zoë 🦊', ratio: 0.1 + 0.2, big: 2 ** 60, tiny: 5e-324, list: [1, 'two', null, true, { deep: [[]] }], empty: {} };
+    const bytes = defaultCodec.encode(value);
+    expect([bytes[0], bytes[1]]).toEqual([FORMAT_VERSION, JSON_TAG]);
+    expect(text(bytes)).toBe(JSON.stringify(value));
+    expect(defaultCodec.decode(bytes)).toEqual(value);
+    expectExact(value);
+  });
+
+  it('keeps lone surrogates, __proto__ keys and integer-like keys exact', () => {
+    const value = JSON.parse('{"__proto__":{"x":1},"2":"b","1":"a","s":"\\ud800 and \\udfff"}') as Record<string, unknown>;
+    expect(value.s).toBe('\ud800 and \udfff');
+    const back = roundTrip<Record<string, unknown>>(value);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.keys(back)).toEqual(['1', '2', '__proto__', 's']);
+    expect(back.s).toBe(value.s);
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ x: 1 });
+  });
+
+  it.each([
+    ['-0 inside', { n: -0 }],
+    ['NaN inside', [NaN]],
+    ['Infinity inside', { n: Infinity }],
+    ['an undefined property', { a: 1, b: undefined }],
+    ['an undefined element', [1, undefined]],
+    // eslint-disable-next-line no-sparse-arrays -- the hole is the case
+    ['a hole', [1, , 3]],
+    ['a Date deep inside', { at: [{ when: new Date(0) }] }],
+    ['a bigint', { n: 1n }],
+    ['a Map', { m: new Map([[1, 2]]) }],
+    ['a null-prototype object', Object.assign(Object.create(null) as object, { a: 1 })],
+  ])('takes the tagged form for %s, and brings it back exactly', (_, value) => {
+    const bytes = defaultCodec.encode(value);
+    expect(bytes[1]).not.toBe(JSON_TAG);
+    expectExact(value);
+  });
+
+  it('takes the tagged form when the JSON text would not fit maxBytes but the tagged form does', () => {
+    const value = { samples: Array.from({ length: 50 }, (_, i) => i * 1_000_003) };
+    // The JSON form needs its text and two bytes; the tagged form of these integers is much smaller.
+    const codec = createCodec({ maxBytes: JSON.stringify(value).length + 1 });
+    const bytes = codec.encode(value);
+    expect(bytes[1]).not.toBe(JSON_TAG);
+    expect(bytes.length).toBeLessThan(JSON.stringify(value).length);
+    expect(codec.decode(bytes)).toEqual(value);
+  });
+
+  it('still reads the tagged form of plain data that earlier versions wrote', () => {
+    // { id: 123, name: 'alice' } as the tagged form writes it: object of 2, key "id", fixint 123, key "name", string.
+    const tagged = Uint8Array.from([FORMAT_VERSION, 0x0d, 2, 4, 0x69, 0x64, 0x80 | 123, 8, 0x6e, 0x61, 0x6d, 0x65, 0x0a, 10, 0x61, 0x6c, 0x69, 0x63, 0x65]);
+    expect(defaultCodec.decode(tagged)).toEqual({ id: 123, name: 'alice' });
+  });
+
+  it('refuses corrupt JSON text with a DecodeError, naming the key', () => {
+    const good = defaultCodec.encode({ a: [1, 2] });
+    for (const bad of [good.subarray(0, good.length - 1), Uint8Array.from([...good, 0x20, 0x31]), Uint8Array.from([FORMAT_VERSION, JSON_TAG, 0x7b, 0xff, 0x7d]), Uint8Array.from([FORMAT_VERSION, JSON_TAG])]) {
+      expect(() => defaultCodec.decode(bad, 'k:1')).toThrow(/k:1/);
+      expect(() => defaultCodec.decode(bad)).toThrow(DecodeError);
+    }
+  });
+
+  it('does not let a patched toJSON change what is stored', () => {
+    const proto = Object.prototype as { toJSON?: () => unknown };
+    proto.toJSON = () => 'patched';
+    try {
+      expect(roundTrip({ a: { b: 1 } })).toEqual({ a: { b: 1 } });
+    } finally {
+      delete proto.toJSON;
+    }
+  });
+
+  it('walks a value sharing one object many times in bounded time, then refuses it by size', () => {
+    let value: unknown = { leaf: 'x'.repeat(50) };
+    for (let i = 0; i < 60; i++) value = { l: value, r: value };
+    const started = performance.now();
+    expect(() => defaultCodec.encode(value)).toThrow(/maxBytes/);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
