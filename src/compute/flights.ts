@@ -7,6 +7,12 @@ export interface Flight {
   fenced: boolean;
   /** Aborts the loader's signal (hard timeout, close). */
   readonly controller: AbortController;
+  /** The tier that answered, when the flight began with a store read that found the value (no load ran). */
+  foundIn: string | undefined;
+  /** True while the flight's store read runs (a `getOrSet` with nothing stale to serve begins with one). */
+  reading: boolean;
+  /** Callers that joined during that read: counted once it tells a hit from a miss. */
+  readers: number;
 }
 
 /** A loader failure remembered for a key: fail-safe back-off (a stale value is served) or negative caching. */
@@ -42,7 +48,7 @@ export class Flights {
   begin(full: string, tags: readonly string[] | undefined, controller = new AbortController()): Flight {
     const running = this.#running.get(full);
     if (running !== undefined) running.fenced = true;
-    const flight: Flight = { promise: Promise.resolve(), fenced: false, tags, controller };
+    const flight: Flight = { promise: Promise.resolve(), fenced: false, tags, controller, foundIn: undefined, reading: false, readers: 0 };
     this.#running.set(full, flight);
     return flight;
   }

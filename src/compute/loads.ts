@@ -57,7 +57,7 @@ export class Loads {
     const shared = this.#reads.get(full);
     if (shared !== undefined && shared.allowStale === allowStale && !fences.fencedSince(full, shared.mark)) {
       const found = await shared.promise;
-      reader.countShared(full, found);
+      reader.countShared(full, found?.source);
       return found;
     }
     const promise = reader.below(full, allowStale);
@@ -110,13 +110,13 @@ export class Loads {
       if (found === undefined) {
         // A load already running here answers sooner than the stores, and spares them one read per caller.
         const running = engine.flights.get(full);
-        if (running !== undefined && !running.fenced) {
-          reader.joined(full);
-          const value = (await running.promise) as T;
-          if (report !== undefined) {
-            report.source = 'loader';
-            report.joined = true;
-          }
+        if (running !== undefined && !running.fenced) return this.#join<T>(full, running, report);
+        if (!allowStale && plan.refreshAhead === undefined && engine.flights.failureOf(full, engine.clock.now()) === undefined) {
+          // Nothing stale can serve this caller: the store read is the start of the load, so every caller after
+          // this one joins the load at once instead of each waiting for the read and then joining.
+          const flight = this.#flight(key, full, loader, options, plan, undefined, false, true);
+          const value = (await flight.promise) as T;
+          if (report !== undefined) report.source = flight.foundIn ?? 'loader';
           return value;
         }
         found = await this.#readOnce(full, allowStale);
@@ -162,18 +162,55 @@ export class Loads {
   }
 
   /**
-   * The load of `full`: the one running (shared), or a new one. A `forceRefresh` load supersedes the one
-   * running, which then does not write its older result.
+   * A caller that found a load running for its key: counted as a miss joined to the load, or, when it joined
+   * while the load's first store read ran, as whatever that read turns out to be.
    */
-  #flight<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean): Flight {
+  async #join<T>(full: string, running: Flight, report: LoadReport | undefined): Promise<T> {
+    if (running.reading) running.readers++;
+    else this.#reader.joined(full);
+    const value = (await running.promise) as T;
+    if (report !== undefined) {
+      report.source = running.foundIn ?? 'loader';
+      report.joined = running.foundIn === undefined;
+    }
+    return value;
+  }
+
+  /**
+   * The load of `full`: the one running (shared), or a new one. A `forceRefresh` load supersedes the one
+   * running, which then does not write its older result. With `readFirst`, the load begins with the store read
+   * (`reader.below`) and ends there when a tier has a fresh value.
+   */
+  #flight<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, readFirst = false): Flight {
     const flights = this.#engine.flights;
     // A fenced load was overtaken by a write or an invalidation: its value is too old to hand to a new caller.
     const running = flights.get(full);
     if (running !== undefined && !running.fenced && !plan.forceRefresh) return running;
     const flight = flights.begin(full, validateTags(options.tags));
-    flight.promise = this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
+    flight.promise = readFirst ? this.#readThenLoad(key, full, loader, options, plan, flight) : this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
     flights.untrackWhenSettled(full, flight);
     return flight;
+  }
+
+  async #readThenLoad<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, flight: Flight): Promise<T> {
+    const reader = this.#reader;
+    flight.reading = true;
+    let found: Found | undefined;
+    try {
+      found = await reader.below(full, false);
+    } finally {
+      flight.reading = false;
+    }
+    for (let i = 0; i < flight.readers; i++) {
+      if (found === undefined) reader.joined(full);
+      else reader.countShared(full, found.source);
+    }
+    flight.readers = 0;
+    if (found !== undefined) {
+      flight.foundIn = found.source;
+      return found.value as T;
+    }
+    return this.#load(key, full, loader, options, plan, undefined, false, flight);
   }
 
   async #load<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, flight: Flight): Promise<T> {
@@ -341,7 +378,7 @@ export class Loads {
     const engine = this.#engine;
     const tags = validateTags(options.tags);
     const controller = new AbortController();
-    const whole: Flight = { promise: Promise.resolve(), fenced: false, tags, controller };
+    const whole: Flight = { promise: Promise.resolve(), fenced: false, tags, controller, foundIn: undefined, reading: false, readers: 0 };
     const flights = new Map<string, Flight>();
     // A load still registered for one of these keys is fenced (or superseded by a forced refresh): this one replaces it.
     for (const full of batch.keys()) flights.set(full, engine.flights.begin(full, tags, controller));

@@ -161,15 +161,18 @@ export class Reader {
     return undefined;
   }
 
-  /** Counts a read answered by another caller's store read of the same key (see Loads), as `below` would have. */
-  countShared(full: string, found: Found | undefined): void {
-    if (found === undefined) {
+  /**
+   * Counts a read answered by another caller's store read of the same key (see Loads), as `below` would have:
+   * `source` is the tier that answered, undefined when none did.
+   */
+  countShared(full: string, source: string | undefined): void {
+    if (source === undefined) {
       this.#missed(full);
       return;
     }
     this.#hitBelow(full);
     const emitter = this.#engine.emitter;
-    if (emitter.listeners.hit !== undefined) emitter.emit('hit', { key: full, tier: found.source });
+    if (emitter.listeners.hit !== undefined) emitter.emit('hit', { key: full, tier: source });
   }
 
   /** A read the memory tier missed and a store answered, counted for the whole cache. */

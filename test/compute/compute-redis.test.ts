@@ -85,6 +85,31 @@ describe('cold keys over Redis', () => {
     await cache.clear({ confirm: true });
   });
 
+  it('1,000 callers of a key only Redis holds share one store read, run no load, and all count as hits', async () => {
+    const prefix = uniquePrefix('warm-l2');
+    const writer = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })] });
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const cache = new Cache({ stores: [counted.store] });
+    open.push(writer, cache);
+    await writer.set('held', { n: 7 });
+    let loads = 0;
+    const values = await Promise.all(
+      Array.from({ length: 1_000 }, () =>
+        cache.getOrSet('held', () => {
+          loads++;
+          return { n: 0 };
+        }),
+      ),
+    );
+    expect(values.every((v) => v.n === 7)).toBe(true);
+    expect(loads).toBe(0);
+    expect(counted.reads()).toBe(1);
+    expect(cache.getStats()).toMatchObject({ hits: 1_000, misses: 0 });
+    expect(cache.getStats().stores.redis).toMatchObject({ hits: 1, misses: 0 });
+    expect((await cache.getResult('held')).source).toBe('memory');
+    await cache.clear({ confirm: true });
+  });
+
   it('a caller that comes after an invalidation from another instance does not join a read begun before it', async () => {
     const prefix = uniquePrefix('cold-fence');
     const channel = `${prefix}bus`;

@@ -357,6 +357,8 @@ describe('getOrSetMany', () => {
       batchCalls.push(keys);
       return keys.map(() => 'batch');
     });
+    // Once the batch's loads are running, a getOrSet of one of its keys joins the batch's.
+    await drain();
     const alsoB = cache.getOrSet('b', () => 'single');
     slow.resolve('from getOrSet');
     expect(await many).toStrictEqual(['from getOrSet', 'batch', 'batch']);
