@@ -5,6 +5,7 @@
 //   tsx bench/redis-speed.ts cold <contender> --prefix=P   1,000 getOrSet callers on one missing key, 20 ms loader (the loader of the figure issue 15 starts from)
 //   tsx bench/redis-speed.ts codec                         encode and decode cost per entry, every method (no Redis)
 //   tsx bench/redis-speed.ts bus <kind> --prefix=P         a write in this process -> dropped in a forked peer
+//   tsx bench/redis-speed.ts paired --prefix=P             tiercache and its floor alternating in one process (the ratio targets)
 // The command counts run on a private server (bench/lib/command-counts.ts); the hop is bench/lib/bus-hop.ts.
 // Each prints one JSON line (the last line of stdout); keys live under the given prefix and are removed at the end.
 import { randomBytes } from 'node:crypto';
@@ -557,6 +558,74 @@ function bus(kind: string, prefix: string): Promise<BusResult> {
 
 export const newRunPrefix = () => `tcbench:${Date.now().toString(36)}-${randomBytes(3).toString('hex')}:`;
 
+// ---------------------------------------------------------------------------------------------------------
+// paired: tiercache and its floor in one process, in alternating short phases, for the ratio targets. Separate
+// processes give each contender a clean heap, but on a shared machine two processes minutes apart can differ by
+// more than the gap measured; here both sides of each ratio ran within the same second.
+
+export const PAIRED_ROUNDS = 6;
+export const PAIRED_MS = 300;
+
+export interface PairedResult {
+  /** tiercache ÷ raw, one per round: L2 hit sequential p50, L2 hit ops/s at 64 in flight, and the same for getMany(100). */
+  getP50: number[];
+  getInFlight: number[];
+  manyP50: number[];
+  manyInFlight: number[];
+  /** 1,000 cold-key callers, all resolved: tiered ÷ memory-only, one per round. */
+  cold: number[];
+}
+
+async function paired(prefix: string): Promise<PairedResult> {
+  const ours = tiercacheOps(`${prefix}tc:`);
+  const floor = rawOps(`${prefix}raw:`);
+  const memoryOnly = coldContender('tiercache memory-only', `${prefix}cold-memory:`);
+  const tiered = coldContender('tiercache tiered', `${prefix}cold-tiered:`);
+  try {
+    const timer = timerCost();
+    const values = Array.from({ length: KEYS }, (_, i) => speedValue(i));
+    const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
+    const order = permutation(KEYS, rng(42));
+    const keyAt = (i: number) => keys[order[i % KEYS] as number] as string;
+    const batches = Array.from({ length: KEYS / BATCH }, (_, b) => Array.from({ length: BATCH }, (_, j) => keys[order[b * BATCH + j] as number] as string));
+    await Promise.all([ours.load(keys, values), floor.load(keys, values), memoryOnly.warm(), tiered.warm()]);
+    const get = (c: OpsContender) => (i: number) => (c.get as (key: string) => Promise<unknown>)(keyAt(i));
+    const many = (c: OpsContender) => (i: number) => (c.getMany as (keys: readonly string[]) => Promise<unknown>)(batches[i % batches.length] as string[]);
+    for (const c of [ours, floor]) {
+      await runPhase(get(c), IN_FLIGHT, WARM_MS, false, timer);
+      await runPhase(many(c), IN_FLIGHT, WARM_MS, false, timer);
+    }
+    await coldRound(memoryOnly, 'cold:warm-up');
+    await coldRound(tiered, 'cold:warm-up');
+    const result: PairedResult = { getP50: [], getInFlight: [], manyP50: [], manyInFlight: [], cold: [] };
+    // Who goes first alternates by round.
+    const both = async (round: number, op: (c: OpsContender) => (i: number) => Promise<unknown>, concurrency: number) => {
+      const first = round % 2 === 0 ? ours : floor;
+      const second = first === ours ? floor : ours;
+      const a = await runPhase(op(first), concurrency, PAIRED_MS, false, timer);
+      const b = await runPhase(op(second), concurrency, PAIRED_MS, false, timer);
+      return first === ours ? { ours: a, floor: b } : { ours: b, floor: a };
+    };
+    for (let round = 0; round < PAIRED_ROUNDS; round++) {
+      const g = await both(round, get, 1);
+      result.getP50.push(g.ours.p50 / g.floor.p50);
+      const gf = await both(round, get, IN_FLIGHT);
+      result.getInFlight.push(gf.ours.opsPerSec / gf.floor.opsPerSec);
+      const m = await both(round, many, 1);
+      result.manyP50.push(m.ours.p50 / m.floor.p50);
+      const mf = await both(round, many, IN_FLIGHT);
+      result.manyInFlight.push(mf.ours.opsPerSec / mf.floor.opsPerSec);
+      const memoryFirst = round % 2 === 0;
+      const x = await coldRound(memoryFirst ? memoryOnly : tiered, `cold:${round}:a`);
+      const y = await coldRound(memoryFirst ? tiered : memoryOnly, `cold:${round}:b`);
+      result.cold.push(memoryFirst ? y.wallMs / x.wallMs : x.wallMs / y.wallMs);
+    }
+    return result;
+  } finally {
+    await Promise.all([ours.close(), floor.close(), memoryOnly.close(), tiered.close()]);
+  }
+}
+
 async function main(): Promise<void> {
   const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const base = process.argv.find((a) => a.startsWith('--prefix='))?.slice('--prefix='.length) ?? newRunPrefix();
@@ -571,7 +640,8 @@ async function main(): Promise<void> {
     if (scenario === 'ops') result = await ops(name, prefix);
     else if (scenario === 'cold') result = await cold(name, prefix);
     else if (scenario === 'bus') result = await bus(name, prefix);
-    else throw new Error(`unknown scenario ${JSON.stringify(scenario)}: ops <contender> | cold <contender> | codec [round] | bus <kind>`);
+    else if (scenario === 'paired') result = await paired(prefix);
+    else throw new Error(`unknown scenario ${JSON.stringify(scenario)}: ops <contender> | cold <contender> | codec [round] | bus <kind> | paired`);
   } finally {
     const removed = await deleteByPrefix(prefix);
     console.error(`redis-speed ${scenario} ${name}: removed ${removed} keys under ${prefix}`);
