@@ -155,6 +155,8 @@ const nativeIsWellFormed = (String.prototype as { isWellFormed?: WellFormedCheck
 const EMPTY_BYTES = new Uint8Array(0);
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** `Buffer.prototype.utf8Slice`, called on a plain view: decodes any Uint8Array's bytes in [start, end), bad bytes as U+FFFD. */
+const nodeUtf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 const HEX_BYTES: string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
@@ -963,11 +965,16 @@ class Decoder {
   }
 
   private readJson(): unknown {
-    let text: string;
-    try {
-      text = utf8Decoder.decode(this.bytes.subarray(2));
-    } catch (error) {
-      throw new DecodeFailure('the JSON text after byte 2 is not valid UTF-8', { cause: error });
+    const bytes = this.bytes;
+    // Node's own UTF-8 slice, without the view and the checks of a TextDecoder call. It replaces bad bytes with
+    // U+FFFD, so a text holding one is decoded again strictly, to tell a real U+FFFD from corrupt input.
+    let text = nodeUtf8Slice.call(bytes, 2, this.end);
+    if (text.includes('\ufffd')) {
+      try {
+        text = utf8Decoder.decode(bytes.subarray(2));
+      } catch (error) {
+        throw new DecodeFailure('the JSON text after byte 2 is not valid UTF-8', { cause: error });
+      }
     }
     try {
       return JSON.parse(text) as unknown;

@@ -229,10 +229,9 @@ export class Reader {
   }
 
   /** Copies a store hit into the memory tier and the stores above, unless the key was written or invalidated meanwhile. */
-  #copyUp(index: number, full: string, value: unknown, bytes: Uint8Array, entry: DecodedEntry, mark: number): void {
+  #copyUp(index: number, full: string, value: unknown, bytes: Uint8Array, entry: DecodedEntry, mark: number, now = this.#engine.clock.now()): void {
     const engine = this.#engine;
     if (engine.fences.fencedSince(full, mark)) return;
-    const now = engine.clock.now();
     if (entry.freshUntil !== undefined) engine.graceUsed = true;
     engine.memory.set(full, value, engine.memorySize(full, entry.value.length), engine.memoryDeadline(entry.expiresAt, now), metaOf(entry));
     // A copy: the bytes may be a view into the store's read buffer, which the stores above could keep.
@@ -240,11 +239,11 @@ export class Reader {
   }
 
   /** Decodes a stored entry; undefined (a miss, reported on `error`) when it is expired, a lease entry, or unreadable. */
-  open(tier: StoreTier, full: string, bytes: Uint8Array): { value: unknown; entry: DecodedEntry } | undefined {
+  open(tier: StoreTier, full: string, bytes: Uint8Array, now = this.#engine.clock.now()): { value: unknown; entry: DecodedEntry } | undefined {
     const engine = this.#engine;
     try {
       const entry = decodeEntry(bytes, full);
-      if (entry.lease || entry.expiresAt <= engine.clock.now()) {
+      if (entry.lease || entry.expiresAt <= now) {
         tier.counters.misses++;
         return undefined;
       }
@@ -275,32 +274,44 @@ export class Reader {
     const mark = engine.fences.mark();
     for (let t = 0; t < stack.tiers.length && missing.length > 0; t++) {
       const tier = stack.tiers[t] as StoreTier;
-      const got = await stack.getMany(tier, missing.map((i) => stack.storeKey(fulls[i] as string)));
+      const count = missing.length;
+      const storeKeys = new Array<string>(count);
+      for (let j = 0; j < count; j++) storeKeys[j] = stack.storeKey(fulls[missing[j] as number] as string);
+      const got = await stack.getMany(tier, storeKeys);
       if (got === undefined) continue;
-      const stillMissing: number[] = [];
-      const opened = missing.map((index, j) => {
-        const bytes = got[j];
-        return bytes === undefined ? undefined : this.open(tier, fulls[index] as string, bytes);
-      });
+      // One clock reading for the whole batch: every entry is judged against the moment its reply arrived.
+      const now = engine.clock.now();
+      const opened = new Array<{ value: unknown; entry: DecodedEntry } | undefined>(count);
       // Entries without tags or grace are settled here; only the others wait for their markers.
-      const stored = opened.map((found) => (found === undefined ? INVALID : engine.stamps.storedVerdict(found.entry)));
-      const verdicts = stored.every((v) => typeof v === 'number') ? stored : await Promise.all(stored.map((v) => Promise.resolve(v)));
-      missing.forEach((index, j) => {
+      const verdicts = new Array<number | Promise<number>>(count);
+      let waiting = false;
+      for (let j = 0; j < count; j++) {
+        const bytes = got[j];
+        const found = bytes === undefined ? undefined : this.open(tier, fulls[missing[j] as number] as string, bytes, now);
+        opened[j] = found;
+        const verdict = found === undefined ? INVALID : engine.stamps.storedVerdict(found.entry);
+        if (typeof verdict !== 'number') waiting = true;
+        verdicts[j] = verdict;
+      }
+      const settled = waiting ? await Promise.all(verdicts.map((v) => Promise.resolve(v))) : (verdicts as number[]);
+      const stillMissing: number[] = [];
+      for (let j = 0; j < count; j++) {
+        const index = missing[j] as number;
         const full = fulls[index] as string;
         const bytes = got[j];
-        const found = verdicts[j] === FRESH ? opened[j] : undefined;
+        const found = settled[j] === FRESH ? opened[j] : undefined;
         if (found === undefined) {
           if (bytes === undefined || opened[j] !== undefined) tier.counters.misses++;
           stillMissing.push(index);
-          return;
+          continue;
         }
         tier.counters.hits++;
         engine.counters.storeHits++;
         this.#hitBelow(full);
-        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, mark);
+        this.#copyUp(t, full, found.value, bytes as Uint8Array, found.entry, mark, now);
         if (engine.emitter.listeners.hit !== undefined) engine.emitter.emit('hit', { key: full, tier: tier.name });
         results[index] = found;
-      });
+      }
       missing = stillMissing;
     }
     for (const index of missing) this.#missed(fulls[index] as string);

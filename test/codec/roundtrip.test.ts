@@ -343,7 +343,7 @@ describe('codec format: the JSON form', () => {
   const text = (bytes: Uint8Array) => Buffer.from(bytes.subarray(2)).toString('utf8');
 
   it('writes plain data as its JSON text, and reads it back exactly', () => {
-    const value = { id: 7, name: 'Zoë 🦊', ratio: 0.1 + 0.2, big: 2 ** 60, tiny: 5e-324, list: [1, 'two', null, true, { deep: [[]] }], empty: {} };
+    const value = { id: 7, name: 'Zoë 🦊 \ufffd', ratio: 0.1 + 0.2, big: 2 ** 60, tiny: 5e-324, list: [1, 'two', null, true, { deep: [[]] }], empty: {} };
     const bytes = defaultCodec.encode(value);
     expect([bytes[0], bytes[1]]).toEqual([FORMAT_VERSION, JSON_TAG]);
     expect(text(bytes)).toBe(JSON.stringify(value));
