@@ -99,7 +99,7 @@ export class Loads {
     const reader = this.#reader;
     const plan = planOf(options, engine.options.compute);
     // Checked before anything runs, so a bad option never leaves a loader result uncached.
-    this.#writer.prepare(full, null, options, plan.graceMs);
+    this.#writer.check(options);
     let stale: Found | undefined;
     if (!plan.forceRefresh) {
       const allowStale = plan.graceMs > 0;

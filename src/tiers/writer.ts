@@ -43,6 +43,15 @@ export class Writer {
   }
 
   /** Checks and encodes everything a write needs before anything is written. */
+  /**
+   * Throws what {@link prepare} would throw for `options` (a bad `ttl` or tag) when the grace is already known,
+   * without encoding anything: the check every `getOrSet` caller pays, joiners included.
+   */
+  check(options: SetOptions): void {
+    if (options.ttl !== undefined) deadlineOf(options.ttl, this.#engine.clock.now());
+    validateTags(options.tags);
+  }
+
   prepare(full: string, value: unknown, options: SetOptions, graceMs?: number): Prepared {
     const engine = this.#engine;
     const resolved = engine.options;
