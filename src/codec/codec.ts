@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { DecodeError, SerializationError } from '../errors.js';
 import { DECIMAL_EXTENSION_NAME, decimalExtension } from './decimal.js';
 import { readFloat64LE } from './float.js';
+import { jsonText, parseJsonText } from './json-form.js';
 import type { Codec, CodecExtension, CodecOptions } from './types.js';
 
 /*
@@ -21,7 +22,8 @@ import type { Codec, CodecExtension, CodecOptions } from './types.js';
  * other than -0, booleans, null; no symbol keys), when it is an object or an array and its text fits maxBytes, is
  * written as VERSION T_JSON and its JSON text in UTF-8 instead:
  * the engine's own JSON.stringify and JSON.parse build and read it several times faster than the tagged form
- * (docs/decisions.md, 48). Everything else takes the tagged form; the reader reads both.
+ * (docs/decisions.md, 48; the walk and the reading are in json-form.ts). Everything else takes the tagged
+ * form; the reader reads both.
  *
  * Why one file (docs/decisions.md, 27): the writer and the reader are the two halves of this one format, case
  * by case (each tag written in `Encoder` is read back by the matching branch of `Decoder`), and the tag
@@ -155,8 +157,6 @@ const nativeIsWellFormed = (String.prototype as { isWellFormed?: WellFormedCheck
 const EMPTY_BYTES = new Uint8Array(0);
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-/** `Buffer.prototype.utf8Slice`, called on a plain view: decodes any Uint8Array's bytes in [start, end), bad bytes as U+FFFD. */
-const nodeUtf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 const HEX_BYTES: string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
@@ -319,53 +319,6 @@ function withSegment(error: unknown, segment: string): EncodeFailure {
   return new EncodeFailure(`reading it threw: ${errorMessage(error)}`, { cause: error, segment });
 }
 
-/**
- * What is left of `budget` after walking `value`, or -1 when JSON would not bring the value back exactly (see the
- * format notes) or the walk ran out of budget. The budget (about the value's JSON length) bounds the walk, so a
- * value that shares one object many times costs no more steps than the bytes it would take.
- */
-function jsonBudgetLeft(value: unknown, depth: number, budget: number): number {
-  switch (typeof value) {
-    case 'string':
-      return budget - value.length - 2;
-    case 'number':
-      return Number.isFinite(value) && (value !== 0 || 1 / value > 0) ? budget - 1 : -1;
-    case 'boolean':
-      return budget - 5;
-    case 'object': {
-      if (value === null) return budget - 4;
-      if (depth >= MAX_DEPTH) return -1;
-      const proto = Object.getPrototypeOf(value) as object | null;
-      if (proto === Array.prototype) {
-        if (!Array.isArray(value)) return -1;
-        const array = value as unknown[];
-        const length = array.length;
-        let left = budget - 1 - length;
-        for (let i = 0; i < length && left >= 0; i++) {
-          const item = array[i];
-          // A hole reads as undefined too: both would come back as null.
-          if (item === undefined) return -1;
-          left = jsonBudgetLeft(item, depth + 1, left);
-        }
-        return left;
-      }
-      if (proto !== objectPrototype || Object.getOwnPropertySymbols(value).length > 0) return -1;
-      const keys = Object.keys(value);
-      const record = value as Record<string, unknown>;
-      let left = budget - 1 - keys.length;
-      for (let i = 0; i < keys.length && left >= 0; i++) {
-        const key = keys[i]!;
-        const item = record[key];
-        if (item === undefined) return -1;
-        left = jsonBudgetLeft(item, depth + 1, left - key.length - 3);
-      }
-      return left;
-    }
-    default:
-      return -1;
-  }
-}
-
 class Encoder {
   busy = false;
   private bytes: Uint8Array;
@@ -417,18 +370,8 @@ class Encoder {
 
   /** The JSON form of `value` (VERSION T_JSON text), or undefined when the value needs the tagged form or would not fit. */
   private json(value: unknown): Uint8Array | undefined {
-    // A toJSON on either prototype would change what JSON.stringify writes.
-    // Scalars are smaller tagged, and a strict prefix of an object's or array's text never parses.
-    if (typeof value !== 'object' || value === null) return undefined;
-    if ((objectPrototype as { toJSON?: unknown }).toJSON !== undefined || (Array.prototype as { toJSON?: unknown }).toJSON !== undefined) return undefined;
-    let text: string;
-    try {
-      if (jsonBudgetLeft(value, 0, this.maxBytes) < 0) return undefined;
-      text = JSON.stringify(value);
-    } catch {
-      // A getter threw: the tagged form reads it again and reports it at its path.
-      return undefined;
-    }
+    const text = jsonText(value, this.maxBytes, MAX_DEPTH);
+    if (text === undefined) return undefined;
     // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound does not fit the scratch.
     let length = text.length * 3;
     if (2 + length > this.bytes.length) {
@@ -965,21 +908,11 @@ class Decoder {
   }
 
   private readJson(): unknown {
-    const bytes = this.bytes;
-    // Node's own UTF-8 slice, without the view and the checks of a TextDecoder call. It replaces bad bytes with
-    // U+FFFD, so a text holding one is decoded again strictly, to tell a real U+FFFD from corrupt input.
-    let text = nodeUtf8Slice.call(bytes, 2, this.end);
-    if (text.includes('\ufffd')) {
-      try {
-        text = utf8Decoder.decode(bytes.subarray(2));
-      } catch (error) {
-        throw new DecodeFailure('the JSON text after byte 2 is not valid UTF-8', { cause: error });
-      }
-    }
     try {
-      return JSON.parse(text) as unknown;
+      return parseJsonText(this.bytes, 2, this.end);
     } catch (error) {
-      throw new DecodeFailure(`the JSON text after byte 2 does not parse: ${errorMessage(error)}`, { cause: error });
+      const problem = error instanceof SyntaxError ? `does not parse: ${errorMessage(error)}` : 'is not valid UTF-8';
+      throw new DecodeFailure(`the JSON text after byte 2 ${problem}`, { cause: error });
     }
   }
 
