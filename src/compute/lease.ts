@@ -41,8 +41,8 @@ export type ClaimOutcome =
    * caller may answer with it, or load and write through `claim`, which expects that entry.
    */
   | { kind: 'found'; bytes: Uint8Array; claim: Claim }
-  /** Another process holds a live lease. */
-  | { kind: 'leased'; claim: Claim }
+  /** Another process holds a live lease (`bytes`, its lease entry). */
+  | { kind: 'leased'; bytes: Uint8Array; claim: Claim }
   /** The store could not be asked: load and write without fencing (degraded). */
   | { kind: 'unavailable' };
 
@@ -122,25 +122,37 @@ export class Claim {
   }
 }
 
-/** Claims `full` in the fence tier before a load. */
+/**
+ * Claims `full` in the fence tier before a load. A store with `addOrGet` answers the claim and the read of what
+ * the key holds in one round trip; elsewhere they are an `add` and, when it is refused, a `get`.
+ */
 export async function claim(host: ClaimHost, tier: StoreTier, full: string, ttlMs: number): Promise<ClaimOutcome> {
   const { stack, clock } = host;
   const key = stack.storeKey(full);
-  const store = tier.store as Conditional;
   const own = leaseEntry(clock.now());
+  const combined = typeof tier.ops.addOrGet === 'function';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const added = await stack.attempt(tier, 'add', (s) => (s as Conditional).add(key, own, clock.now() + ttlMs), full);
-    if (added === undefined) return { kind: 'unavailable' };
-    if (added) return { kind: 'claimed', claim: new Claim(host, tier, key, own, own), holder: true };
-    const bytes = await stack.attempt(tier, 'get', () => store.get(key), full);
-    if (bytes === undefined) continue; // gone meanwhile (expired, deleted): try again
+    let bytes: Uint8Array | undefined;
+    if (combined) {
+      // null: our lease was stored; undefined: the store could not be asked.
+      const reply = await stack.attempt(tier, 'addOrGet', (s) => s.addOrGet!(key, own, clock.now() + ttlMs).then((held) => held ?? null), full);
+      if (reply === undefined) return { kind: 'unavailable' };
+      if (reply === null) return { kind: 'claimed', claim: new Claim(host, tier, key, own, own), holder: true };
+      bytes = reply;
+    } else {
+      const added = await stack.attempt(tier, 'add', (s) => (s as Conditional).add(key, own, clock.now() + ttlMs), full);
+      if (added === undefined) return { kind: 'unavailable' };
+      if (added) return { kind: 'claimed', claim: new Claim(host, tier, key, own, own), holder: true };
+      bytes = await stack.attempt(tier, 'get', (s) => s.get(key), full);
+      if (bytes === undefined) continue; // gone meanwhile (expired, deleted): try again
+    }
     let lease = false;
     try {
       lease = decodeEntry(bytes, full).lease;
     } catch {
       // Unreadable bytes: claimed like a stale entry, so our write replaces them.
     }
-    if (lease) return { kind: 'leased', claim: new Claim(host, tier, key, bytes, own) };
+    if (lease) return { kind: 'leased', bytes, claim: new Claim(host, tier, key, bytes, own) };
     return { kind: 'found', bytes, claim: new Claim(host, tier, key, identityOf(bytes), own) };
   }
   return { kind: 'unavailable' };

@@ -187,7 +187,11 @@ export class Loads {
     const running = flights.get(full);
     if (running !== undefined && !running.fenced && !plan.forceRefresh) return running;
     const flight = flights.begin(full, validateTags(options.tags));
-    flight.promise = readFirst ? this.#readThenLoad(key, full, loader, options, plan, flight) : this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
+    if (!readFirst) flight.promise = this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
+    else if (this.#claimReads(flight)) {
+      flight.reading = true;
+      flight.promise = this.#load(key, full, loader, options, plan, undefined, false, flight, true);
+    } else flight.promise = this.#readThenLoad(key, full, loader, options, plan, flight);
     flights.untrackWhenSettled(full, flight);
     return flight;
   }
@@ -201,19 +205,35 @@ export class Loads {
     } finally {
       flight.reading = false;
     }
+    this.#readAnswered(full, flight, found);
+    if (found !== undefined) return found.value as T;
+    return this.#load(key, full, loader, options, plan, undefined, false, flight);
+  }
+
+  /**
+   * True when the claim of a load can be its store read too: the fence tier is the only store tier and answers a
+   * claim with what the key holds (`addOrGet`), and the load has no tags (whose stamps a hit would not need).
+   */
+  #claimReads(flight: Flight): boolean {
+    const stack = this.#engine.stack;
+    const fence = stack.fenceTier;
+    return fence !== undefined && stack.tiers.length === 1 && stack.tiers[0] === fence && fence.ops.addOrGet !== undefined && flight.tags === undefined;
+  }
+
+  /** The flight's first store read answered (`found`, undefined for a miss): the callers that joined during it are counted. */
+  #readAnswered(full: string, flight: Flight, found: Found | undefined): void {
+    const reader = this.#reader;
+    flight.reading = false;
     for (let i = 0; i < flight.readers; i++) {
       if (found === undefined) reader.joined(full);
       else reader.countShared(full, found.source);
     }
     flight.readers = 0;
-    if (found !== undefined) {
-      flight.foundIn = found.source;
-      return found.value as T;
-    }
-    return this.#load(key, full, loader, options, plan, undefined, false, flight);
+    if (found !== undefined) flight.foundIn = found.source;
   }
 
-  async #load<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, flight: Flight): Promise<T> {
+  /** With `claimReads`, the claim is also the flight's first store read (see {@link Loads.#claimReads}). */
+  async #load<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, flight: Flight, claimReads = false): Promise<T> {
     const engine = this.#engine;
     let claimed: Claim | undefined;
     try {
@@ -223,7 +243,7 @@ export class Loads {
       const fence = engine.stack.fenceTier;
       const [stamped, settled] = await Promise.allSettled([
         initialTags === undefined ? undefined : engine.stamps.forWrite(initialTags),
-        fence === undefined ? undefined : this.#claim(full, fence, plan, hasStale, flight),
+        fence === undefined ? undefined : this.#claim(full, fence, plan, hasStale, flight, claimReads),
       ]);
       if (settled.status === 'rejected') throw settled.reason;
       claimed = settled.value?.claim;
@@ -273,6 +293,7 @@ export class Loads {
       await claimed?.release();
       return value;
     } catch (error) {
+      if (flight.reading) this.#readAnswered(full, flight, undefined);
       await claimed?.release().catch((failure: unknown) => engine.emitter.reportError(failure, 'getOrSet.lease', full));
       if (!flight.fenced) {
         const now = engine.clock.now();
@@ -288,7 +309,7 @@ export class Loads {
    * process's load answered meanwhile (with `lease`, after waiting for it), else the claim the result must be
    * written through (none when the store cannot be asked: the load then goes on unfenced).
    */
-  async #claim(full: string, tier: StoreTier, plan: LoadPlan, hasStale: boolean, flight: Flight): Promise<{ found?: Found; claim?: Claim }> {
+  async #claim(full: string, tier: StoreTier, plan: LoadPlan, hasStale: boolean, flight: Flight, claimReads: boolean): Promise<{ found?: Found; claim?: Claim }> {
     const engine = this.#engine;
     const index = engine.stack.tiers.indexOf(tier);
     const ttlMs = (plan.lease ?? DEFAULT_LEASE).ttlMs;
@@ -299,6 +320,15 @@ export class Loads {
       for (;;) {
         const mark = engine.fences.mark();
         const outcome = await claim(engine, tier, full, ttlMs);
+        if (claimReads) {
+          // Only the first claim is the read: later ones (waiting for a lease) are not counted again.
+          claimReads = false;
+          const held = outcome.kind === 'found' || outcome.kind === 'leased' ? outcome.bytes : undefined;
+          const found = await this.#reader.claimed(index, full, held, mark);
+          this.#readAnswered(full, flight, found);
+          if (found !== undefined) return { found };
+          if (outcome.kind === 'found') return { claim: outcome.claim };
+        }
         switch (outcome.kind) {
           case 'unavailable':
             return {};

@@ -82,6 +82,14 @@ export interface Store {
   /** Stores only when no live entry exists; true when it stored. Atomic where `capabilities.atomicAdd`. */
   add?(key: string, value: Uint8Array, expiresAt: number): Promise<boolean>;
   /**
+   * `add` and `get` in one atomic step: stores `value` and returns undefined when no live entry exists, otherwise
+   * changes nothing and returns the live entry's bytes. The core claims a key with it before a load, so the claim
+   * is also the read (one round trip instead of two). `expiresAt` must be after now: a deadline already passed
+   * is refused with a CacheBackendError, since nothing would be stored. Present only where the backend does it
+   * atomically for every client (Redis: one script).
+   */
+  addOrGet?(key: string, value: Uint8Array, expiresAt: number): Promise<Uint8Array | undefined>;
+  /**
    * Atomic compare-and-set, for fencing loads across processes: when the key holds a live entry whose bytes
    * start with `expected`, replaces it with `value` (removes it when `value` is undefined) and returns true;
    * otherwise changes nothing and returns false. Present only where the backend does it atomically for every

@@ -9,6 +9,7 @@ export type OptionalStoreMethod =
   | 'setMany'
   | 'deleteMany'
   | 'add'
+  | 'addOrGet'
   | 'replaceIf'
   | 'prune'
   | 'keys'
@@ -259,6 +260,27 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     }
   });
 
+  define('addOrGet stores when absent, else returns what is there and changes nothing (addOrGet)', ['addOrGet'], async (store) => {
+    assert.equal(await store.addOrGet('a', text('first'), later(60_000)), undefined, 'stored: nothing was there');
+    same(await store.get('a'), text('first'), 'the value it stored');
+    same(await store.addOrGet('a', text('second'), later(60_000)), text('first'), 'the live value, returned');
+    same(await store.get('a'), text('first'), 'and left as it was');
+    await store.set('empty', new Uint8Array(0), later(60_000));
+    same(await store.addOrGet('empty', text('x'), later(60_000)), new Uint8Array(0), 'an empty value is a value');
+    await store.set('old', text('old'), later(40));
+    await sleep(40 + store.capabilities.expiryResolutionMs + 20);
+    assert.equal(await store.addOrGet('old', text('new'), later(60_000)), undefined, 'an expired entry counts as absent');
+    same(await store.get('old'), text('new'), 'and is replaced');
+    await assert.rejects(store.addOrGet('late', text('v'), Date.now() - 1), (error: unknown) => isCacheError(error), 'a passed deadline is refused');
+    assert.equal(await store.get('late'), undefined, 'and stores nothing');
+    if (store.capabilities.atomicAdd) {
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addOrGet('race', bytes(i), later(60_000))));
+      const winners = replies.flatMap((reply, i) => (reply === undefined ? [i] : []));
+      assert.equal(winners.length, 1, 'exactly one concurrent addOrGet stores');
+      for (const reply of replies) if (reply !== undefined) same(reply, bytes(winners[0] as number), 'the others get the winner\'s value');
+    }
+  });
+
   define('replaceIf swaps only a live entry that starts with the expected bytes (replaceIf)', ['replaceIf'], async (store) => {
     assert.equal(await store.replaceIf('k', bytes(1), text('new'), later(60_000)), false, 'a missing key is not replaced');
     assert.equal(await store.get('k'), undefined, 'nor created');
@@ -427,6 +449,7 @@ export function storeConformance(options: ConformanceOptions): ConformanceCase[]
     }
     if (typeof s.deleteMany === 'function') calls.push(['deleteMany', (key) => s.deleteMany!(['k:\ufffd', key])]);
     if (typeof s.add === 'function') calls.push(['add', (key) => s.add!(key, text('v'), later(60_000))]);
+    if (typeof s.addOrGet === 'function') calls.push(['addOrGet', (key) => s.addOrGet!(key, text('v'), later(60_000))]);
     if (typeof s.replaceIf === 'function') calls.push(['replaceIf', (key) => s.replaceIf!(key, text('r'), text('v'), later(60_000))]);
     if (typeof s.deletePrefix === 'function') calls.push(['deletePrefix', (prefix) => s.deletePrefix!(prefix)]);
     for (const bad of ['k:\ud800', 'k:\udc00', 'k:\ud83d', 'k:\ude00x', '\ud83d\ude00\ude00']) {

@@ -18,7 +18,7 @@ export interface StoreOps extends Store {
   /**
    * The store's `add` where it has one. Without it the key is written unconditionally and reported stored:
    * good enough for values any writer may replace (tag markers), never for a lease, which is why `add` itself
-   * is never emulated (it stays absent, like `replaceIf`, `keys`, `deletePrefix` and `prune` when the store
+   * is never emulated (it stays absent, like `addOrGet`, `replaceIf`, `keys`, `deletePrefix` and `prune` when the store
    * lacks them).
    */
   addOrSet(key: string, value: Uint8Array, expiresAt: number): Promise<boolean>;
@@ -59,6 +59,7 @@ export function adaptStore(store: Store, clock: TimeSource): StoreOps {
     deleteMany,
     addOrSet,
     ...(add === undefined ? {} : { add }),
+    ...(store.addOrGet === undefined ? {} : { addOrGet: store.addOrGet.bind(store) }),
     ...(store.replaceIf === undefined ? {} : { replaceIf: store.replaceIf.bind(store) }),
     ...(store.keys === undefined ? {} : { keys: store.keys.bind(store) }),
     ...(store.deletePrefix === undefined ? {} : { deletePrefix: store.deletePrefix.bind(store) }),

@@ -143,15 +143,8 @@ export class Reader {
     // Down the store tiers. On a hit, the memory tier and the stores above the one that answered are
     // backfilled with the entry's remaining TTL (the deadline travels in the entry).
     for (let i = 0; i < stack.tiers.length; i++) {
-      const tier = stack.tiers[i] as StoreTier;
-      const bytes = await stack.get(tier, full);
-      if (bytes === undefined) {
-        tier.counters.misses++;
-        continue;
-      }
-      tier.counters.bytesRead += bytes.length;
-      const accepted = this.accept(i, full, bytes, allowStale, mark);
-      const found = accepted instanceof Promise ? await accepted : accepted;
+      const answered = this.#answer(i, full, await stack.get(stack.tiers[i] as StoreTier, full), allowStale, mark);
+      const found = answered instanceof Promise ? await answered : answered;
       if (found !== undefined) {
         this.#hitBelow(full);
         return found;
@@ -159,6 +152,28 @@ export class Reader {
     }
     this.#missed(full);
     return undefined;
+  }
+
+  /**
+   * `below` for a stack of one store tier (at `index`) whose claim already read the key (see Loads): `bytes` is
+   * what the claim found there, undefined when it found nothing (and stored its lease) or could not ask.
+   */
+  async claimed(index: number, full: string, bytes: Uint8Array | undefined, mark: number): Promise<Found | undefined> {
+    const found = await this.#answer(index, full, bytes, false, mark);
+    if (found === undefined) this.#missed(full);
+    else this.#hitBelow(full);
+    return found;
+  }
+
+  /** What tier `index` answered for `full` (`bytes`, undefined for nothing): counted, then accepted or not. */
+  #answer(index: number, full: string, bytes: Uint8Array | undefined, allowStale: boolean, mark: number): Found | undefined | Promise<Found | undefined> {
+    const tier = this.#engine.stack.tiers[index] as StoreTier;
+    if (bytes === undefined) {
+      tier.counters.misses++;
+      return undefined;
+    }
+    tier.counters.bytesRead += bytes.length;
+    return this.accept(index, full, bytes, allowStale, mark);
   }
 
   /**

@@ -36,18 +36,24 @@ describe('grace across a shared Redis tier', () => {
   });
 });
 
-/** The real store, its reads counted, and each read's answer held back while `hold` is set. */
-function countedStore(store: Store): { store: Store; reads: () => number; hold: (gate: Promise<void> | undefined) => void } {
+/**
+ * The real store, its reads counted (`get`, and `addOrGet`, the claim that reads), and each read's answer held
+ * back while `hold` is set. With `combined` false the store offers no `addOrGet`, so a load claims with `add` and
+ * reads with `get`.
+ */
+function countedStore(store: Store, combined: boolean): { store: Store; reads: () => number; hold: (gate: Promise<void> | undefined) => void } {
   let reads = 0;
   let gate: Promise<void> | undefined;
+  const held = async <T>(answer: Promise<T>) => {
+    reads++;
+    const waitFor = gate;
+    const result = await answer;
+    if (waitFor !== undefined) await waitFor;
+    return result;
+  };
   const counted = Object.assign(Object.create(store) as Store, {
-    async get(key: string) {
-      reads++;
-      const held = gate;
-      const bytes = await store.get(key);
-      if (held !== undefined) await held;
-      return bytes;
-    },
+    get: (key: string) => held(store.get(key)),
+    addOrGet: combined ? (key: string, value: Uint8Array, expiresAt: number) => held(store.addOrGet!(key, value, expiresAt)) : undefined,
     getMany(keys: readonly string[]) {
       reads += keys.length;
       return (store.getMany as (k: readonly string[]) => Promise<(Uint8Array | undefined)[]>).call(store, keys);
@@ -62,10 +68,13 @@ function countedStore(store: Store): { store: Store; reads: () => number; hold: 
   };
 }
 
-describe('cold keys over Redis', () => {
+describe.each([
+  ['a claim that reads (addOrGet)', true],
+  ['a read, then a claim (get, add)', false],
+])('cold keys over Redis: %s', (_, combined) => {
   it('1,000 callers of a cold key share one store read and one load', async () => {
     const prefix = uniquePrefix('cold');
-    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }), combined);
     const cache = new Cache({ stores: [counted.store] });
     open.push(cache);
     let loads = 0;
@@ -88,7 +97,7 @@ describe('cold keys over Redis', () => {
   it('1,000 callers of a key only Redis holds share one store read, run no load, and all count as hits', async () => {
     const prefix = uniquePrefix('warm-l2');
     const writer = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })] });
-    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }), combined);
     const cache = new Cache({ stores: [counted.store] });
     open.push(writer, cache);
     await writer.set('held', { n: 7 });
@@ -113,7 +122,7 @@ describe('cold keys over Redis', () => {
   it('a caller that comes after an invalidation from another instance does not join a read begun before it', async () => {
     const prefix = uniquePrefix('cold-fence');
     const channel = `${prefix}bus`;
-    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }));
+    const counted = countedStore(redisStore({ url: REDIS_URL, prefix }), combined);
     const a = new Cache({ stores: [counted.store], bus: redisBus({ url: REDIS_URL, channel }) });
     const b = new Cache({ stores: [redisStore({ url: REDIS_URL, prefix })], bus: redisBus({ url: REDIS_URL, channel }) });
     open.push(a, b);

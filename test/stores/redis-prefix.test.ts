@@ -169,8 +169,10 @@ function prefixIndexCases(options: {
       await store.set(name('w:set', 0), text('v'), later(60_000));
       expect(await store.add(name('w:add', 1), text('v'), later(60_000))).toBe(true);
       await store.setMany([2, 3].map((i) => ({ key: name(`w:many${i}`, i), value: text('v'), expiresAt: later(60_000) })));
+      expect(await store.addOrGet(name('w:claim', 6), text('v'), later(60_000))).toBeUndefined();
+      expect(await store.addOrGet(name('w:claim', 6), text('other'), later(60_000))).toEqual(text('v'));
       expect(await unindexed(backend(), prefix)).toEqual([]);
-      expect(await store.deletePrefix!('w:')).toBe(4);
+      expect(await store.deletePrefix!('w:')).toBe(5);
       await store.set(name('w:again', 4), text('v'), later(60_000));
       await store.setMany([{ key: name('w:again2', 5), value: text('v'), expiresAt: later(60_000) }]);
       expect(await store.deletePrefix!('w:')).toBe(2);

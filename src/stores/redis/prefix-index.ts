@@ -5,7 +5,7 @@ import type { StoreWrite } from '../contract.js';
 import { RedisConnection, type Client, type CommandLine, type KeyArg } from './connection.js';
 import type { RedisStoreOptions } from './options.js';
 import { after, escapeRedisGlob, MULTI_KEY_CHUNK, pinsOneSlot, SCAN_COUNT, toBuffer, toRedisGlob, toStep, type PrefixStep } from './protocol.js';
-import { CERTIFY_SCRIPT, DELETE_PREFIX_SCRIPT, DELETE_SCRIPT, INDEX_ADD_SCRIPT, SWEEP_SCRIPT, WRITE_MANY_SCRIPT, WRITE_SCRIPT } from './scripts.js';
+import { ADD_OR_GET_INDEXED_SCRIPT, ADD_OR_GET_SCRIPT, CERTIFY_SCRIPT, DELETE_PREFIX_SCRIPT, DELETE_SCRIPT, INDEX_ADD_SCRIPT, SWEEP_SCRIPT, WRITE_MANY_SCRIPT, WRITE_SCRIPT } from './scripts.js';
 
 /*
  * The prefix index: one sorted set per store, every member (a key without the store prefix) at score 0, so
@@ -137,6 +137,31 @@ export abstract class RedisIndexedConnection extends RedisConnection {
     });
     this.wrote(1);
     return stored;
+  }
+
+  /**
+   * `addOrGet` for a key the index covers: the live value (nothing written), or null once `value` is stored and
+   * indexed. Where the index shares the key's slot this is one script; on a cluster the member is added beside it,
+   * as in {@link writeIndexed}, and a stored key whose member failed is taken out again.
+   */
+  protected async addOrGetIndexed(key: string, value: Uint8Array, ttl: number): Promise<Buffer | null> {
+    const index = this.index!;
+    const fullKey = this.prefix + key;
+    const reply = await this.run('ADD OR GET', key, async (client) => {
+      if (this.atomic) return this.evalScriptBuffers(client, ADD_OR_GET_INDEXED_SCRIPT, [index, fullKey], [key, toBuffer(value), ttl]);
+      const [data, member] = await Promise.allSettled([
+        this.evalScriptBuffers(client, ADD_OR_GET_SCRIPT, [fullKey], [toBuffer(value), ttl]),
+        this.evalScript(client, INDEX_ADD_SCRIPT, [index], [key]),
+      ]);
+      if (data.status === 'rejected') throw data.reason;
+      if (member.status === 'rejected') {
+        if (data.value === null) await client.unlink(fullKey).catch(() => undefined);
+        throw member.reason;
+      }
+      return data.value;
+    });
+    if (reply === null) this.wrote(1);
+    return reply as Buffer | null;
   }
 
   /** Unlinks one key (and, where it can be done atomically, its member); returns what UNLINK removed. */

@@ -29,6 +29,15 @@ function lua(source: string): LuaScript {
 export const REPLACE_IF_SCRIPT = lua(REPLACE_IF);
 
 /**
+ * addOrGet: KEYS[1] the key, ARGV[1] the value, ARGV[2] the TTL in ms. The live value when there is one
+ * (unchanged), else stores ARGV[1] and returns nil: `add` and `get` in one step (a claim and the read it replaces).
+ */
+export const ADD_OR_GET_SCRIPT = lua(`local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false`);
+
+/**
  * KEYS: index, key. ARGV: member, value, ttl ms, '1' for NX. The member goes in first (if SET then fails, it
  * is harmless), and only into an index that exists: a missing one is rebuilt before it is used.
  */
@@ -51,6 +60,12 @@ for i = 2, #KEYS do
   end
 end
 return #KEYS - 1`);
+/** ADD_OR_GET_SCRIPT for a key the prefix index covers. KEYS: index, key. ARGV: member, value, ttl ms. */
+export const ADD_OR_GET_INDEXED_SCRIPT = lua(`local current = redis.call('GET', KEYS[2])
+if current then return current end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('ZADD', KEYS[1], 0, ARGV[1]) end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return false`);
 /** KEYS: index. ARGV: members. Adds them, but never creates the index (see WRITE_SCRIPT). */
 export const INDEX_ADD_SCRIPT = lua(`if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local args = {}

@@ -5,7 +5,7 @@ import type { Client, CommandLine } from './connection.js';
 import type { RedisStoreOptions } from './options.js';
 import { RedisIndexedConnection } from './prefix-index.js';
 import { escapeRedisGlob, MAX_VALUE_BYTES, MULTI_KEY_CHUNK, SCAN_COUNT, toBuffer, toBytes } from './protocol.js';
-import { ADD_MEMBER_SCRIPT, MEMBERS_SCRIPT, REPLACE_IF_SCRIPT } from './scripts.js';
+import { ADD_MEMBER_SCRIPT, ADD_OR_GET_SCRIPT, MEMBERS_SCRIPT, REPLACE_IF_SCRIPT } from './scripts.js';
 
 /**
  * A {@link Store} on Redis (standalone or Cluster) through ioredis. Values are stored as raw bytes under
@@ -87,6 +87,19 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     if (this.indexOf(key) !== undefined) return this.writeIndexed('SET NX', key, value, ttl, true);
     const reply = await this.run('SET NX', key, (client) => client.set(this.prefix + key, toBuffer(value), 'PX', ttl, 'NX'));
     return reply === 'OK';
+  }
+
+  async addOrGet(key: string, value: Uint8Array, expiresAt: number): Promise<Uint8Array | undefined> {
+    assertStoreKey(this.name, key);
+    const ttl = this.ttl(expiresAt, key);
+    if (ttl === undefined) throw this.error(`addOrGet needs a deadline after now, got ${String(expiresAt)}`, { key });
+    this.checkSize(value, key);
+    // One script, not SET NX GET: that pair needs Redis 7, and the script also keeps the prefix index in step.
+    const reply =
+      this.indexOf(key) === undefined
+        ? await this.run('ADD OR GET', key, (client) => this.evalScriptBuffers(client, ADD_OR_GET_SCRIPT, [this.prefix + key], [toBuffer(value), ttl]))
+        : await this.addOrGetIndexed(key, value, ttl);
+    return reply === null ? undefined : toBytes(reply as Buffer);
   }
 
   async replaceIf(key: string, expected: Uint8Array, value: Uint8Array | undefined, expiresAt: number): Promise<boolean> {
