@@ -64,9 +64,12 @@ export class TinyLfuPolicy extends Links implements Policy {
   /** Regions are still being resized to a new window share. */
   private rebalancing = false;
 
-  /** A `set` right after a missed lookup of the same key fills that miss; it is not a second request. */
-  private lastMissKey: string | undefined = undefined;
-  private lastMissHash = 0;
+  /**
+   * Keys missed and not inserted since, with their hashes: the `set` that fills a miss is not a second request,
+   * also when a batch read misses many keys before it copies them in. Bounded: past PENDING_MISSES the oldest
+   * half is forgotten (an insert of a forgotten key is then counted as a request of its own).
+   */
+  private readonly pendingMisses = new Map<string, number>();
   private rng = 0x2545f491;
 
   constructor(
@@ -115,8 +118,9 @@ export class TinyLfuPolicy extends Links implements Policy {
   miss(key: string): void {
     const h = hashString(key);
     this.sketch.increment(h);
-    this.lastMissKey = key;
-    this.lastMissHash = h;
+    const pending = this.pendingMisses;
+    if (pending.size >= PENDING_MISSES) forgetOldest(pending, PENDING_MISSES / 2);
+    pending.set(key, h);
     const tuner = this.tuner;
     if (tuner !== undefined && tuner.wants(h)) this.tune(tuner, h);
   }
@@ -172,10 +176,9 @@ export class TinyLfuPolicy extends Links implements Policy {
   }
 
   insert(slot: number, key: string, size: number): void {
-    let h: number;
-    if (key === this.lastMissKey) {
-      h = this.lastMissHash;
-      this.lastMissKey = undefined;
+    let h = this.pendingMisses.get(key);
+    if (h !== undefined) {
+      this.pendingMisses.delete(key);
     } else {
       h = hashString(key);
       this.sketch.increment(h);
@@ -371,8 +374,20 @@ export class TinyLfuPolicy extends Links implements Policy {
     this.windowBytes = 0;
     this.protectedCount = 0;
     this.protectedBytes = 0;
-    this.lastMissKey = undefined;
+    this.pendingMisses.clear();
     this.rebalancing = false;
     this.setQuotas(INITIAL_WINDOW);
+  }
+}
+
+/** Misses remembered for the inserts that fill them (see `pendingMisses`). */
+const PENDING_MISSES = 512;
+
+/** Drops the `count` oldest keys of `map` (insertion order). */
+function forgetOldest(map: Map<string, number>, count: number): void {
+  let left = count;
+  for (const key of map.keys()) {
+    if (left-- <= 0) return;
+    map.delete(key);
   }
 }
