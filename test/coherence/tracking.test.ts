@@ -52,6 +52,18 @@ describe("coherence: 'tracking' on one Redis", () => {
     }
   });
 
+  it('a getOrSet load is not fenced by its own claim: its value reaches Redis and the next instance reads it there', async () => {
+    const prefix = uniquePrefix('track-load');
+    const [a, b] = [track(`trk-load-a-${process.pid}`, prefix), track(`trk-load-b-${process.pid}`, prefix)];
+    await Promise.all([a.ready(), b.ready()]);
+    let loads = 0;
+    expect(await a.getOrSet('report', () => ({ n: ++loads }), { ttl: '1h' })).toEqual({ n: 1 });
+    // Written through the claim: another instance reads it from Redis instead of loading again.
+    expect(await b.getOrSetResult('report', () => ({ n: ++loads }), { ttl: '1h' })).toMatchObject({ value: { n: 1 }, source: 'redis' });
+    expect(loads).toBe(1);
+    expect(a.getStats().stores.redis).toMatchObject({ sets: 1 });
+  });
+
   it('foreign bytes written by redis-cli are a miss with a decode error event, not a crash; DEL is heard too', async () => {
     const prefix = uniquePrefix('track-foreign');
     const a = track(`trk-foreign-${process.pid}`, prefix);

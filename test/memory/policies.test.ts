@@ -93,21 +93,21 @@ describe("policy 'tinylfu'", () => {
     const { tier } = harness({ maxEntries: 1_000, policy: 'tinylfu' });
     // Requests the frequency sketch has counted (it halves only every 10 x capacity of them).
     const counted = () => (tier as unknown as { policy: { sketch: { additions: number } } }).policy.sketch.additions;
-    for (let i = 0; i < 500; i++) tier.set(`fill:${i}`, 1, 1, Infinity);
+    for (let i = 0; i < 500; i++) tier.set(`fill:${i}`, 'v', 1, Infinity);
     let before = counted();
     // One read then its copy-in, as a get after a memory miss does.
     expect(tier.find('single')).toBe(-1);
-    tier.set('single', 1, 1, Infinity);
+    tier.set('single', 'v', 1, Infinity);
     expect(counted() - before).toBe(1);
     // A batch read: every key misses first, then each is copied in.
     before = counted();
     const batch = Array.from({ length: 100 }, (_, i) => `batch:${i}`);
     for (const key of batch) expect(tier.find(key)).toBe(-1);
-    for (const key of batch) tier.set(key, 1, 1, Infinity);
+    for (const key of batch) tier.set(key, 'v', 1, Infinity);
     expect(counted() - before).toBe(100);
     // A plain write with no read before it is a request of its own, and so is a hit.
     before = counted();
-    tier.set('written', 1, 1, Infinity);
+    tier.set('written', 'v', 1, Infinity);
     expect(tier.find('written')).toBeGreaterThanOrEqual(0);
     expect(counted() - before).toBe(2);
   });

@@ -5,7 +5,7 @@ import type { Client, CommandLine } from './connection.js';
 import type { RedisStoreOptions } from './options.js';
 import { RedisIndexedConnection } from './prefix-index.js';
 import { escapeRedisGlob, MAX_VALUE_BYTES, MULTI_KEY_CHUNK, SCAN_COUNT, toBuffer, toBytes } from './protocol.js';
-import { ADD_MEMBER_SCRIPT, ADD_OR_GET_SCRIPT, MEMBERS_SCRIPT, REPLACE_IF_SCRIPT } from './scripts.js';
+import { ADD_MEMBER_SCRIPT, MEMBERS_SCRIPT, REPLACE_IF_SCRIPT } from './scripts.js';
 
 /**
  * A {@link Store} on Redis (standalone or Cluster) through ioredis. Values are stored as raw bytes under
@@ -27,6 +27,8 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
    * answered by SCAN. Present only with `prefixIndex` (off by default).
    */
   declare readonly deletePrefix?: (prefix: string) => Promise<number>;
+  /** The server takes `SET … NX GET` (Redis 7.0 and later); cleared at the first refusal. */
+  private setNxGet = true;
 
   constructor(options: RedisStoreOptions = {}) {
     super(options);
@@ -94,12 +96,37 @@ export class RedisStore extends RedisIndexedConnection implements Store, SharedL
     const ttl = this.ttl(expiresAt, key);
     if (ttl === undefined) throw this.error(`addOrGet needs a deadline after now, got ${String(expiresAt)}`, { key });
     this.checkSize(value, key);
-    // One script, not SET NX GET: that pair needs Redis 7, and the script also keeps the prefix index in step.
-    const reply =
-      this.indexOf(key) === undefined
-        ? await this.run('ADD OR GET', key, (client) => this.evalScriptBuffers(client, ADD_OR_GET_SCRIPT, [this.prefix + key], [toBuffer(value), ttl]))
-        : await this.addOrGetIndexed(key, value, ttl);
-    return reply === null ? undefined : toBytes(reply as Buffer);
+    let reply: Buffer | null;
+    if (this.indexOf(key) !== undefined) reply = await this.addOrGetIndexed(key, value, ttl);
+    else if (this.setNxGet) {
+      // A plain command, not a script: Redis reports a script's writes to client tracking even under NOLOOP, so a
+      // cache with `coherence: 'tracking'` would hear its own claim as a foreign write and fence its own load.
+      try {
+        reply = await this.run('SET NX GET', key, (client) => client.setBuffer(this.prefix + key, toBuffer(value), 'PX', ttl, 'NX', 'GET'));
+      } catch (error) {
+        // NX and GET together need Redis 7.0; an older server gets two commands.
+        if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
+        this.setNxGet = false;
+        return this.addOrGet(key, value, expiresAt);
+      }
+    } else reply = await this.addThenGet(key, value, ttl);
+    return reply === null ? undefined : toBytes(reply);
+  }
+
+  /**
+   * `addOrGet` where the server lacks `SET … NX GET` (before Redis 7.0): a `SET … NX`, then a `GET` when refused,
+   * again if the key went in between. Not one atomic step: the bytes returned may be a write later than the one
+   * that refused ours, which a claim (the one caller) takes in its stride. Not a script, for the reason above.
+   */
+  private async addThenGet(key: string, value: Uint8Array, ttl: number): Promise<Buffer | null> {
+    const fullKey = this.prefix + key;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = await this.run('SET NX', key, (client) => client.set(fullKey, toBuffer(value), 'PX', ttl, 'NX'));
+      if (stored === 'OK') return null;
+      const held = await this.run('GET', key, (client) => client.getBuffer(fullKey));
+      if (held !== null) return held;
+    }
+    throw this.error('addOrGet: the key changed between SET NX and GET three times in a row', { key });
   }
 
   async replaceIf(key: string, expected: Uint8Array, value: Uint8Array | undefined, expiresAt: number): Promise<boolean> {
