@@ -86,7 +86,7 @@ export interface Store {
    * changes nothing and returns the live entry's bytes. The core claims a key with it before a load, so the claim
    * is also the read (one round trip instead of two). `expiresAt` must be after now: a deadline already passed
    * is refused with a CacheBackendError, since nothing would be stored. Present only where the backend does it
-   * atomically for every client (Redis: `SET … NX GET`).
+   * atomically for every client (Redis: `SET … NX GET`; on a server before 7.0 the Redis store emulates it, see `RedisStore`).
    */
   addOrGet?(key: string, value: Uint8Array, expiresAt: number): Promise<Uint8Array | undefined>;
   /**
