@@ -7,6 +7,8 @@ export class DashboardHttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Headers the error response carries besides its body (`retry-after`, say). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'DashboardHttpError';
@@ -33,7 +35,7 @@ export function sendError(res: ServerResponse, error: DashboardHttpError, header
 }
 
 /** The bearer token of the request, if it sent one. */
-function bearerOf(req: IncomingMessage): string | undefined {
+export function bearerOf(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   if (typeof header !== 'string') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isCacheError } from '../errors.js';
 import { assetHeaders, loadAssets, type Asset } from './assets.js';
 import { eventsOf, figuresOf, fleetOf, History, type Snapshot } from './data.js';
-import { carriesToken, DashboardHttpError, readJsonObject, sendError, sendJson, stringField, stringListField } from './http.js';
+import { GUESS_LIMIT, GUESS_WINDOW_MS, TokenGuesses } from './guesses.js';
+import { bearerOf, carriesToken, DashboardHttpError, readJsonObject, sendError, sendJson, stringField, stringListField } from './http.js';
 import { resolveDashboardOptions, type DashboardOptions, type ResolvedDashboardOptions } from './options.js';
 import { StreamHub } from './stream.js';
 import { WarmRuns } from './warm-runs.js';
@@ -33,6 +34,7 @@ class Dashboard {
   readonly #o: ResolvedDashboardOptions;
   readonly #history: History;
   readonly #runs: WarmRuns;
+  readonly #guesses: TokenGuesses;
   readonly #hub: StreamHub;
   #assets: ReadonlyMap<string, Asset> | undefined;
   #closed = false;
@@ -41,6 +43,7 @@ class Dashboard {
     this.#o = options;
     this.#history = new History(options.historyPoints);
     this.#runs = new WarmRuns(options.warmers, options.clock, (run) => this.#hub.warm(run));
+    this.#guesses = new TokenGuesses(options.clock);
     this.#hub = new StreamHub(
       options,
       (authorized) => this.snapshot(authorized),
@@ -123,7 +126,7 @@ class Dashboard {
   }
 
   async #api(req: IncomingMessage, res: ServerResponse, method: string, route: string): Promise<void> {
-    const authorized = carriesToken(req, this.#o.token);
+    const authorized = this.#authorize(req);
     if (route === 'snapshot' || route === 'stream') {
       if (method !== 'GET') throw new DashboardHttpError(405, 'method_not_allowed', `${route} is read with GET`);
       if (route === 'snapshot') return sendJson(res, 200, await this.snapshot(authorized));
@@ -140,6 +143,23 @@ class Dashboard {
     if (req.headers['sec-fetch-site'] === 'cross-site') throw new DashboardHttpError(403, 'cross_site', 'actions are refused from another site');
     const body = await readJsonObject(req);
     sendJson(res, action === 'warm' ? 202 : 200, await this.#act(action, body));
+  }
+
+  /**
+   * Whether the request carries the admin token. A token-bearing request from an address that sent too many
+   * wrong ones lately is refused (429) before its token is even compared; a wrong token is counted.
+   */
+  #authorize(req: IncomingMessage): boolean {
+    if (bearerOf(req) === undefined) return false;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const wait = this.#guesses.waitOf(address);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new DashboardHttpError(429, 'too_many_guesses', `${GUESS_LIMIT} wrong admin tokens from this address within ${GUESS_WINDOW_MS / 1000} s: requests with a token are refused for ${seconds} s more`, { 'retry-after': String(seconds) });
+    }
+    const authorized = carriesToken(req, this.#o.token);
+    if (!authorized && this.#o.token !== undefined) this.#guesses.failed(address);
+    return authorized;
   }
 
   async #act(action: ActionName, body: Record<string, unknown>): Promise<unknown> {
@@ -184,7 +204,7 @@ class Dashboard {
     else if (isCacheError(error) && error.code === 'E_CLOSED') failure = new DashboardHttpError(503, 'closed', error.message);
     else failure = new DashboardHttpError(500, 'internal', `the dashboard failed: ${error instanceof Error ? error.message : String(error)}`);
     if (res.headersSent) return void res.destroy();
-    sendError(res, failure, failure.status === 401 ? { 'www-authenticate': 'Bearer realm="tiercache"' } : {});
+    sendError(res, failure, failure.status === 401 ? { 'www-authenticate': 'Bearer realm="tiercache"', ...failure.headers } : failure.headers);
   }
 
   close(): void {

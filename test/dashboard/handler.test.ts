@@ -94,6 +94,32 @@ describe('dashboard access', () => {
     expect(event).toMatchObject({ kind: 'keys', reason: 'bad price', triggeredBy: 'dashboard', keys: ['k'] });
   });
 
+  it('after 10 wrong tokens in a minute refuses token requests from that address with 429 until the minute is over', async () => {
+    const { url, cache, clock } = await serve();
+    await cache.set('k', 1);
+    for (let i = 0; i < 10; i++) expect((await post(url, '/api/actions/invalidate', { keys: ['k'] }, `guess-${i}`)).status).toBe(401);
+    // The right token too: a guesser learns nothing from the answers any more.
+    const refused = await post(url, '/api/actions/invalidate', { keys: ['k'] }, TOKEN);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('too_many_guesses');
+    expect(await cache.get('k')).toBe(1);
+    // Reading without a token is not affected.
+    expect((await snapshot(url)).access.authorized).toBe(false);
+    clock.advance(61_000);
+    expect((await post(url, '/api/actions/invalidate', { keys: ['k'] }, TOKEN)).status).toBe(200);
+    expect(await cache.get('k')).toBeUndefined();
+  });
+
+  it('does not lock out an address whose wrong tokens are spread out over time', async () => {
+    const { url, clock } = await serve();
+    for (let i = 0; i < 25; i++) {
+      expect((await post(url, '/api/actions/invalidate', { keys: ['k'] }, `slow-guess-${i}`)).status).toBe(401);
+      clock.advance(7_000);
+    }
+    expect((await post(url, '/api/actions/invalidate', { keys: ['k'] }, TOKEN)).status).toBe(200);
+  });
+
   it('takes actions only as a JSON POST: a form post or a GET is refused', async () => {
     const { url, cache } = await serve();
     await cache.set('k', 1);
