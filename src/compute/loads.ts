@@ -189,8 +189,9 @@ export class Loads {
     const flight = flights.begin(full, validateTags(options.tags));
     if (!readFirst) flight.promise = this.#load(key, full, loader, options, plan, staleValue, hasStale, flight);
     else if (this.#claimReads(flight)) {
+      // Read by the claim: #claim settles it (see #claimReads).
       flight.reading = true;
-      flight.promise = this.#load(key, full, loader, options, plan, undefined, false, flight, true);
+      flight.promise = this.#load(key, full, loader, options, plan, undefined, false, flight);
     } else flight.promise = this.#readThenLoad(key, full, loader, options, plan, flight);
     flights.untrackWhenSettled(full, flight);
     return flight;
@@ -232,8 +233,8 @@ export class Loads {
     if (found !== undefined) flight.foundIn = found.source;
   }
 
-  /** With `claimReads`, the claim is also the flight's first store read (see {@link Loads.#claimReads}). */
-  async #load<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, flight: Flight, claimReads = false): Promise<T> {
+  /** A flight still `reading` when it gets here has its claim for a store read (see {@link Loads.#claimReads}). */
+  async #load<T>(key: string, full: string, loader: Loader<T>, options: GetOrSetOptions, plan: LoadPlan, staleValue: T | undefined, hasStale: boolean, flight: Flight): Promise<T> {
     const engine = this.#engine;
     let claimed: Claim | undefined;
     try {
@@ -243,7 +244,7 @@ export class Loads {
       const fence = engine.stack.fenceTier;
       const [stamped, settled] = await Promise.allSettled([
         initialTags === undefined ? undefined : engine.stamps.forWrite(initialTags),
-        fence === undefined ? undefined : this.#claim(full, fence, plan, hasStale, flight, claimReads),
+        fence === undefined ? undefined : this.#claim(full, fence, plan, hasStale, flight),
       ]);
       if (settled.status === 'rejected') throw settled.reason;
       claimed = settled.value?.claim;
@@ -309,7 +310,7 @@ export class Loads {
    * process's load answered meanwhile (with `lease`, after waiting for it), else the claim the result must be
    * written through (none when the store cannot be asked: the load then goes on unfenced).
    */
-  async #claim(full: string, tier: StoreTier, plan: LoadPlan, hasStale: boolean, flight: Flight, claimReads: boolean): Promise<{ found?: Found; claim?: Claim }> {
+  async #claim(full: string, tier: StoreTier, plan: LoadPlan, hasStale: boolean, flight: Flight): Promise<{ found?: Found; claim?: Claim }> {
     const engine = this.#engine;
     const index = engine.stack.tiers.indexOf(tier);
     const ttlMs = (plan.lease ?? DEFAULT_LEASE).ttlMs;
@@ -320,9 +321,8 @@ export class Loads {
       for (;;) {
         const mark = engine.fences.mark();
         const outcome = await claim(engine, tier, full, ttlMs);
-        if (claimReads) {
-          // Only the first claim is the read: later ones (waiting for a lease) are not counted again.
-          claimReads = false;
+        if (flight.reading) {
+          // Only the first claim is the read (#readAnswered ends it): later ones, waiting for a lease, are not counted again.
           const held = outcome.kind === 'found' || outcome.kind === 'leased' ? outcome.bytes : undefined;
           const found = await this.#reader.claimed(index, full, held, mark);
           this.#readAnswered(full, flight, found);
